@@ -1,0 +1,15 @@
+//! kube-rollout-exporter: the whole Kubernetes rollout lifecycle as Prometheus metrics.
+//!
+//! `kubectl rollout status` reports success once the new ReplicaSet is available, while pods of
+//! the old ReplicaSets may still be Terminating for minutes. This crate watches Deployments,
+//! ReplicaSets and Pods and measures both moments, and every termination in between.
+//!
+//! The crate is a pure core with thin adapters around it: [`model`] holds every definition (no
+//! I/O, time passed in); [`convert`] turns Kubernetes API objects into the model's lean inputs.
+//! `ARCHITECTURE.md` maps the rest.
+
+#![forbid(unsafe_code)]
+
+pub mod convert;
+pub mod error;
+pub mod model;

@@ -1,0 +1,186 @@
+//! The lean inputs of the model: only the fields of Deployments, ReplicaSets and Pods that the
+//! rollout definitions read, already decoded. The watch adapters build these from API objects
+//! (see `crate::convert`); tests build them directly.
+
+use super::Timestamp;
+
+/// Namespace and name of an object.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ObjectKey {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// The key of another object in the same namespace.
+    pub(crate) fn sibling(&self, name: &str) -> Self {
+        Self::new(self.namespace.clone(), name)
+    }
+}
+
+/// The kind of workload a rollout belongs to. Only Deployments today; the model keys everything by
+/// [`WorkloadKey`] so StatefulSets and DaemonSets can join without changing its outputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WorkloadKind {
+    Deployment,
+}
+
+impl WorkloadKind {
+    /// The value of the `workload_type` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WorkloadKind::Deployment => "deployment",
+        }
+    }
+}
+
+/// The identity of a workload: the label set `namespace`, `workload`, `workload_type`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WorkloadKey {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl WorkloadKey {
+    pub fn deployment(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind: WorkloadKind::Deployment,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+/// The owner reference marked `controller: true`, the only one that decides attribution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerRef {
+    pub kind: String,
+    pub name: String,
+}
+
+/// Status of a Deployment condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+    Unknown,
+}
+
+/// The Deployment's `Progressing` condition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgressingCondition {
+    pub status: ConditionStatus,
+    pub reason: String,
+    /// `lastUpdateTime` (server clock, 1 s resolution).
+    pub last_update: Option<Timestamp>,
+}
+
+/// Reason of the Progressing condition once the new ReplicaSet is available.
+pub const REASON_NEW_RS_AVAILABLE: &str = "NewReplicaSetAvailable";
+/// Reason of the Progressing condition (status False) once the progress deadline passed.
+pub const REASON_DEADLINE_EXCEEDED: &str = "ProgressDeadlineExceeded";
+/// Reason of the Progressing condition (status Unknown) while the Deployment is paused.
+pub const REASON_PAUSED: &str = "DeploymentPaused";
+
+/// What the model reads of a Deployment. Absent status counters are 0 (the API server omits
+/// zeros); absent `spec.replicas` is 1 (the API default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentState {
+    pub key: ObjectKey,
+    pub uid: String,
+    /// `deployment.kubernetes.io/revision`, when present and an integer.
+    pub revision: Option<u64>,
+    pub generation: i64,
+    pub observed_generation: i64,
+    pub spec_replicas: i32,
+    pub paused: bool,
+    pub replicas: i32,
+    pub updated_replicas: i32,
+    pub available_replicas: i32,
+    pub progressing: Option<ProgressingCondition>,
+}
+
+impl DeploymentState {
+    /// kubectl's `rollout status` success test: the controller has seen the current spec, every
+    /// desired replica is updated, no old replica is counted any more, and all updated replicas are
+    /// available. `status.replicas` excludes pods that already have a deletionTimestamp, which is why
+    /// this passes while old pods are still Terminating.
+    pub fn passes_ready_test(&self) -> bool {
+        self.observed_generation >= self.generation
+            && self.is_fully_updated()
+            && self.available_replicas >= self.updated_replicas
+    }
+
+    /// The part of the ready test that does not depend on availability: every desired replica runs
+    /// the current template. A crashlooping but fully updated Deployment passes it.
+    pub fn is_fully_updated(&self) -> bool {
+        self.observed_generation >= self.generation
+            && self.updated_replicas >= self.spec_replicas
+            && self.replicas <= self.updated_replicas
+    }
+
+    /// Progressing=False with reason ProgressDeadlineExceeded.
+    pub fn is_stalled(&self) -> bool {
+        self.progressing.as_ref().is_some_and(|c| {
+            c.status == ConditionStatus::False && c.reason == REASON_DEADLINE_EXCEEDED
+        })
+    }
+}
+
+/// What the model reads of a ReplicaSet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaSetState {
+    pub key: ObjectKey,
+    pub owner: Option<ControllerRef>,
+    /// `deployment.kubernetes.io/revision`, when present and an integer.
+    pub revision: Option<u64>,
+    /// `creationTimestamp` (server clock, 1 s resolution).
+    pub created: Option<Timestamp>,
+}
+
+/// `deletionTimestamp` and `deletionGracePeriodSeconds` of a pod being deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deletion {
+    /// `deletionTimestamp`: the deadline of the termination, not the moment it was requested.
+    pub deadline: Timestamp,
+    /// `deletionGracePeriodSeconds`; absent is read as unknown.
+    pub grace_seconds: Option<i64>,
+}
+
+impl Deletion {
+    /// When deletion was requested: deadline minus grace period. `None` when the grace is absent,
+    /// or 0, which is the kubelet's final grace-0 rewrite (or a force delete): neither tells when
+    /// the termination began.
+    pub fn requested_at(&self) -> Option<Timestamp> {
+        match self.grace_seconds {
+            Some(grace) if grace > 0 => Some(self.deadline.minus_secs(grace)),
+            _ => None,
+        }
+    }
+}
+
+/// What the model reads of a Pod (metadata only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodState {
+    pub key: ObjectKey,
+    pub uid: String,
+    pub owner: Option<ControllerRef>,
+    pub deletion: Option<Deletion>,
+}
+
+/// A pod in phase Succeeded or Failed, from the cheap phase source (a metadata-only watch with a
+/// `status.phase` field selector). Its disappearance from that source says nothing about the pod
+/// object being gone: only the unfiltered pod watch says that.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedPod {
+    pub key: ObjectKey,
+    pub uid: String,
+}

@@ -1,0 +1,220 @@
+//! Replays the recorded API traffic in `tests/fixtures/k8s-recordings/` through the model.
+//!
+//! Each recording holds the initial lists and the watch streams with the receive time of every
+//! line. The replay relists every resource at the recording's start (the exporter just synced),
+//! then merges the streams by receive time, as independent watches deliver them. The phase source
+//! is the full pod stream seen through the field selector the exporter uses
+//! (`status.phase` is Succeeded or Failed): a pod enters it when it finishes and leaves it when
+//! deleted, with the full stream's own receive times.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube_rollout_exporter::convert;
+use kube_rollout_exporter::model::{
+    Change, Event, Model, ModelConfig, Phase, Timestamp, WorkloadKey, WorkloadMetrics,
+};
+use serde_json::Value;
+
+pub fn recording_dir(scenario: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/k8s-recordings")
+        .join(scenario)
+}
+
+fn read(scenario: &str, file: &str) -> String {
+    let path = recording_dir(scenario).join(file);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn json(scenario: &str, file: &str) -> Value {
+    serde_json::from_str(&read(scenario, file)).expect("recording is JSON")
+}
+
+fn meta(object: &Value) -> ObjectMeta {
+    serde_json::from_value(object["metadata"].clone()).expect("metadata decodes")
+}
+
+/// `(receive time, event type, object)` for every line of a watch stream.
+fn stream(scenario: &str, file: &str) -> Vec<(Timestamp, String, Value)> {
+    let lines = read(scenario, file);
+    let times = read(scenario, &format!("{file}.times"));
+    let lines: Vec<&str> = lines.lines().collect();
+    let times: Vec<&str> = times.split_whitespace().collect();
+    assert_eq!(
+        lines.len(),
+        times.len(),
+        "{file}: one receive time per line"
+    );
+    lines
+        .iter()
+        .zip(times)
+        .map(|(line, t)| {
+            let v: Value = serde_json::from_str(line).expect("watch line is JSON");
+            let t: f64 = t.parse().expect("receive time is a number");
+            (
+                Timestamp::from_secs_f64(t),
+                v["type"].as_str().expect("event type").to_string(),
+                v["object"].clone(),
+            )
+        })
+        .collect()
+}
+
+fn change<T>(kind: &str, obj: T) -> Change<T> {
+    match kind {
+        "DELETED" => Change::Deleted(obj),
+        "ADDED" | "MODIFIED" => Change::Applied(obj),
+        other => panic!("unexpected event type {other} in a recording"),
+    }
+}
+
+fn is_finished(pod: &Pod) -> bool {
+    matches!(
+        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Succeeded" | "Failed")
+    )
+}
+
+/// The initial relists of every resource, as the exporter's first sync delivers them.
+pub fn initial_lists(scenario: &str) -> Vec<Event> {
+    let deployments = json(scenario, "list-deployments.json")["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| {
+            let d: Deployment = serde_json::from_value(o.clone()).expect("Deployment decodes");
+            convert::deployment(&d).expect("usable Deployment")
+        })
+        .collect();
+    let replicasets = json(scenario, "list-replicasets.meta.json")["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| convert::replicaset(&meta(o)).expect("usable ReplicaSet"))
+        .collect();
+    let pods = json(scenario, "list-pods.meta.json")["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|o| convert::pod(&meta(o)).expect("usable Pod"))
+        .collect();
+    let finished = json(scenario, "list-pods.json")["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|o| {
+            let p: Pod = serde_json::from_value(o.clone()).expect("Pod decodes");
+            is_finished(&p).then(|| convert::finished_pod(&p.metadata).expect("usable Pod"))
+        })
+        .collect();
+    vec![
+        Event::Deployment(Change::Relisted(deployments)),
+        Event::ReplicaSet(Change::Relisted(replicasets)),
+        Event::Pod(Change::Relisted(pods)),
+        Event::FinishedPod(Change::Relisted(finished)),
+    ]
+}
+
+/// Every watch event of the recording, merged by receive time (ties keep stream order).
+pub fn watch_events(scenario: &str) -> Vec<(Timestamp, Event)> {
+    let mut events = Vec::new();
+    for (t, kind, o) in stream(scenario, "watch-deployments.jsonl") {
+        let d: Deployment = serde_json::from_value(o).expect("Deployment decodes");
+        let d = convert::deployment(&d).expect("usable Deployment");
+        events.push((t, Event::Deployment(change(&kind, d))));
+    }
+    for (t, kind, o) in stream(scenario, "watch-replicasets.meta.jsonl") {
+        let rs = convert::replicaset(&meta(&o)).expect("usable ReplicaSet");
+        events.push((t, Event::ReplicaSet(change(&kind, rs))));
+    }
+    for (t, kind, o) in stream(scenario, "watch-pods.meta.jsonl") {
+        let p = convert::pod(&meta(&o)).expect("usable Pod");
+        events.push((t, Event::Pod(change(&kind, p))));
+    }
+    let mut in_finished_set = std::collections::HashSet::new();
+    for (t, kind, o) in stream(scenario, "watch-pods.jsonl") {
+        let p: Pod = serde_json::from_value(o).expect("Pod decodes");
+        let f = convert::finished_pod(&p.metadata).expect("usable Pod");
+        let event = match kind.as_str() {
+            "DELETED" if in_finished_set.remove(&f.key) => Change::Deleted(f),
+            _ if is_finished(&p) && kind != "DELETED" => {
+                in_finished_set.insert(f.key.clone());
+                Change::Applied(f)
+            }
+            _ => continue,
+        };
+        events.push((t, Event::FinishedPod(event)));
+    }
+    events.sort_by_key(|(t, _)| *t);
+    events
+}
+
+/// What a replay saw of one workload.
+pub struct Replay {
+    pub model: Model,
+    /// Each phase change: when, and the new phase.
+    pub phases: Vec<(Timestamp, Phase)>,
+    /// Each termination observed: when, and its duration (from the histogram's sum).
+    pub drains: Vec<(Timestamp, f64)>,
+    /// The most pods seen terminating at once.
+    pub max_terminating: u64,
+    /// The metrics after the last event.
+    pub last: WorkloadMetrics,
+}
+
+/// Replays a recording for workload `shop/web`; lists are delivered at `list_time`.
+pub fn replay(scenario: &str, list_time: Timestamp) -> Replay {
+    let wk = WorkloadKey::deployment("shop", "web");
+    let mut model = Model::new(ModelConfig::default());
+    for event in initial_lists(scenario) {
+        model.handle(event, list_time);
+    }
+    assert!(model.is_live(), "every resource synced after the lists");
+    let find = |snap: Vec<WorkloadMetrics>| {
+        snap.into_iter()
+            .find(|m| m.key == wk)
+            .expect("shop/web is exported")
+    };
+    let mut last = find(model.snapshot(list_time));
+    let mut phases = vec![(list_time, last.phase)];
+    let mut drains = Vec::new();
+    let mut max_terminating = last.terminating_pods;
+    for (t, event) in watch_events(scenario) {
+        model.handle(event, t);
+        let now = find(model.snapshot(t));
+        if now.phase != last.phase {
+            phases.push((t, now.phase));
+        }
+        let sum =
+            |m: &WorkloadMetrics| m.pod_termination_duration.as_ref().map_or(0.0, |h| h.sum());
+        let count =
+            |m: &WorkloadMetrics| m.pod_termination_duration.as_ref().map_or(0, |h| h.count());
+        if count(&now) > count(&last) {
+            assert_eq!(count(&now), count(&last) + 1, "one termination per event");
+            drains.push((t, sum(&now) - sum(&last)));
+        }
+        max_terminating = max_terminating.max(now.terminating_pods);
+        last = now;
+    }
+    Replay {
+        model,
+        phases,
+        drains,
+        max_terminating,
+        last,
+    }
+}
+
+/// Asserts two durations agree to the microsecond.
+#[track_caller]
+pub fn assert_secs(actual: f64, expected: f64) {
+    assert!(
+        (actual - expected).abs() < 2e-6,
+        "expected {expected:.6} s, got {actual:.6} s"
+    );
+}
