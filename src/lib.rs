@@ -13,3 +13,4 @@
 pub mod convert;
 pub mod error;
 pub mod model;
+pub mod sim;

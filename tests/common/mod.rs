@@ -20,7 +20,15 @@ use kube_rollout_exporter::model::{
 };
 use serde_json::Value;
 
+pub mod http;
+
+/// A recording: a scenario name under `tests/fixtures/k8s-recordings/`, or a directory of the
+/// same layout (absolute path), such as one captured from the simulated cluster.
 pub fn recording_dir(scenario: &str) -> PathBuf {
+    let path = PathBuf::from(scenario);
+    if path.is_absolute() {
+        return path;
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/k8s-recordings")
         .join(scenario)
@@ -217,4 +225,31 @@ pub fn assert_secs(actual: f64, expected: f64) {
         (actual - expected).abs() < 2e-6,
         "expected {expected:.6} s, got {actual:.6} s"
     );
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "kre-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -1,0 +1,592 @@
+//! The simulated API server's HTTP side: list, watch and get of Deployments, ReplicaSets and
+//! Pods, cluster-wide and namespaced, in full JSON or metadata-only, as a v1.36 kube-apiserver
+//! answers them (see `tests/fixtures/k8s-recordings/README.md` for the facts this mirrors).
+
+// Handlers return the error response itself as `Err`, so `?` short-circuits to it; its size is
+// that of any response.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use super::controllers::World;
+use super::select::{Field, FieldSelector, LabelSelector};
+use super::store::{Change, EventType, Kind, Object};
+use super::{SimError, percent_decode};
+
+pub type Body = BoxBody<Bytes, Infallible>;
+
+/// How the API server behaves beyond its data.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK.
+    pub bookmark_interval: Duration,
+    /// The longest a watch runs when the client sets no `timeoutSeconds`.
+    pub max_watch: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bookmark_interval: Duration::from_secs(60),
+            max_watch: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What the HTTP handlers share.
+pub struct ApiState {
+    pub world: Arc<Mutex<World>>,
+    pub config: ApiConfig,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+const META_SINGLE: &str = "as=PartialObjectMetadata;";
+const META_LIST: &str = "as=PartialObjectMetadataList";
+
+/// Which objects a request addresses.
+#[derive(Debug)]
+struct Route {
+    kind: Kind,
+    namespace: Option<String>,
+    name: Option<String>,
+}
+
+fn route(path: &str) -> Option<Route> {
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let rest = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => (rest, false),
+        ["apis", "apps", "v1", rest @ ..] => (rest, true),
+        _ => return None,
+    };
+    let (rest, apps) = rest;
+    let kind = |plural: &str| match (plural, apps) {
+        ("pods", false) => Some(Kind::Pod),
+        ("deployments", true) => Some(Kind::Deployment),
+        ("replicasets", true) => Some(Kind::ReplicaSet),
+        _ => None,
+    };
+    match rest {
+        [plural] => Some(Route {
+            kind: kind(plural)?,
+            namespace: None,
+            name: None,
+        }),
+        ["namespaces", ns, plural] => Some(Route {
+            kind: kind(plural)?,
+            namespace: Some(ns.to_string()),
+            name: None,
+        }),
+        ["namespaces", ns, plural, name] => Some(Route {
+            kind: kind(plural)?,
+            namespace: Some(ns.to_string()),
+            name: Some(name.to_string()),
+        }),
+        _ => None,
+    }
+}
+
+fn query(req: &Request<Incoming>) -> HashMap<String, String> {
+    req.uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn respond(code: StatusCode, body: Body) -> Response<Body> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = code;
+    let h = resp.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// A one-piece body of known length (the API server sends `Content-Length` for errors).
+fn full(v: &Value) -> Body {
+    Full::new(Bytes::from(v.to_string())).boxed()
+}
+
+/// A body sent chunked, as the API server streams lists.
+fn chunked(v: &Value) -> Body {
+    let bytes = Bytes::from(v.to_string());
+    StreamBody::new(futures::stream::iter([Ok::<_, Infallible>(Frame::data(
+        bytes,
+    ))]))
+    .boxed()
+}
+
+/// A `Status` object.
+pub fn status(code: u16, reason: &str, message: &str) -> Value {
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    })
+}
+
+fn error(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
+    respond(code, full(&status(code.as_u16(), reason, message)))
+}
+
+impl From<SimError> for Response<Body> {
+    fn from(e: SimError) -> Self {
+        match e {
+            SimError::BadRequest(m) => error(StatusCode::BAD_REQUEST, "BadRequest", &m),
+            other => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                &other.to_string(),
+            ),
+        }
+    }
+}
+
+/// The filters of a list or watch request.
+struct Filter {
+    namespace: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn matches(&self, o: &Object) -> bool {
+        let m = o.meta();
+        if self.namespace.is_some() && m.namespace != self.namespace {
+            return false;
+        }
+        if !self.labels.matches(m.labels.as_ref()) {
+            return false;
+        }
+        self.fields.matches(|f| match f {
+            Field::Name => m.name.clone().unwrap_or_default(),
+            Field::Namespace => m.namespace.clone().unwrap_or_default(),
+            Field::Phase => match o {
+                Object::Pod(Pod { status, .. }) => status
+                    .as_ref()
+                    .and_then(|s| s.phase.clone())
+                    .unwrap_or_default(),
+                _ => String::new(),
+            },
+        })
+    }
+}
+
+/// Handles one request.
+pub async fn handle(
+    state: Arc<ApiState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    Ok(handle_inner(state, req).unwrap_or_else(|resp| resp))
+}
+
+fn handle_inner(
+    state: Arc<ApiState>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Response<Body>> {
+    let Some(route) = route(req.uri().path()) else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        ));
+    };
+    if req.method() != Method::GET {
+        return Err(error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            &format!(
+                "the server does not allow this method on the requested resource ({})",
+                req.method()
+            ),
+        ));
+    }
+    let accept = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .replace(' ', "");
+    let meta_list = accept.contains(META_LIST);
+    let meta_single = format!("{accept};").contains(META_SINGLE);
+    let q = query(&req);
+    let filter = Filter {
+        namespace: route.namespace.clone(),
+        labels: LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))?,
+        fields: FieldSelector::parse(
+            q.get("fieldSelector").map_or("", String::as_str),
+            route.kind == Kind::Pod,
+        )?,
+    };
+    if let Some(name) = &route.name {
+        return get(&state, &route, name, meta_single || meta_list);
+    }
+    let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
+    if watch {
+        return Ok(start_watch(
+            state,
+            route.kind,
+            filter,
+            &q,
+            meta_single || meta_list,
+        ));
+    }
+    if meta_single && !meta_list {
+        return Err(error(
+            StatusCode::NOT_ACCEPTABLE,
+            "NotAcceptable",
+            &format!(
+                "you requested PartialObjectMetadata, but the requested object is a list ({})",
+                route.kind.internal_list_type()
+            ),
+        ));
+    }
+    list(&state, route.kind, &filter, &q, meta_list)
+}
+
+fn get(
+    state: &ApiState,
+    route: &Route,
+    name: &str,
+    meta: bool,
+) -> Result<Response<Body>, Response<Body>> {
+    let world = state.world.lock().map_err(|_| SimError::Poisoned)?;
+    let key = (
+        route.namespace.clone().unwrap_or_default(),
+        name.to_string(),
+    );
+    let Some(obj) = world.store.get(route.kind, &key) else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!(
+                "{}.{} \"{name}\" not found",
+                route.kind.plural(),
+                group(route.kind)
+            ),
+        ));
+    };
+    let v = if meta {
+        obj.to_meta_json()
+    } else {
+        obj.to_json()
+    };
+    Ok(respond(StatusCode::OK, full(&v)))
+}
+
+fn group(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Pod => "",
+        _ => "apps",
+    }
+}
+
+/// A continue token: the list's resourceVersion and the last key served.
+fn continue_token(rv: u64, ns: &str, name: &str) -> String {
+    let raw = format!("{rv}/{ns}/{name}");
+    raw.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_continue(token: &str) -> Option<(u64, String, String)> {
+    let bytes: Option<Vec<u8>> = (0..token.len())
+        .step_by(2)
+        .map(|i| {
+            token
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect();
+    let raw = String::from_utf8(bytes?).ok()?;
+    let mut parts = raw.splitn(3, '/');
+    let rv = parts.next()?.parse().ok()?;
+    Some((rv, parts.next()?.to_string(), parts.next()?.to_string()))
+}
+
+fn list(
+    state: &ApiState,
+    kind: Kind,
+    filter: &Filter,
+    q: &HashMap<String, String>,
+    meta: bool,
+) -> Result<Response<Body>, Response<Body>> {
+    let world = state.world.lock().map_err(|_| SimError::Poisoned)?;
+    let store = &world.store;
+    let limit: usize = q
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|&l| l > 0)
+        .unwrap_or(usize::MAX);
+    let (list_rv, after) = match q.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => {
+            let Some((rv, ns, name)) = parse_continue(token) else {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "continue key is not valid",
+                ));
+            };
+            if store.is_compacted(rv) {
+                return Err(error(
+                    StatusCode::GONE,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                ));
+            }
+            (rv, Some((ns, name)))
+        }
+        None => (store.resource_version(), None),
+    };
+    let mut matching = store
+        .list(kind)
+        .filter(|o| after.as_ref().is_none_or(|a| o.key() > *a))
+        .filter(|o| filter.matches(o));
+    let page: Vec<_> = matching.by_ref().take(limit).cloned().collect();
+    let remaining = matching.count();
+    let items: Vec<Value> = page
+        .iter()
+        .map(|o| {
+            if meta {
+                o.to_meta_json()
+            } else {
+                o.to_list_item_json()
+            }
+        })
+        .collect();
+    let mut metadata = json!({ "resourceVersion": list_rv.to_string() });
+    if remaining > 0
+        && let Some(last) = page.last()
+    {
+        let (ns, name) = last.key();
+        metadata["continue"] = json!(continue_token(list_rv, &ns, &name));
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    let body = if meta {
+        json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": metadata,
+            // The real server writes null, not [], for an empty metadata-only list.
+            "items": if items.is_empty() { Value::Null } else { Value::Array(items) },
+        })
+    } else {
+        json!({
+            "kind": kind.list_kind(),
+            "apiVersion": kind.api_version(),
+            "metadata": metadata,
+            "items": items,
+        })
+    };
+    Ok(respond(StatusCode::OK, chunked(&body)))
+}
+
+fn event_line(event: &str, object: Value) -> Bytes {
+    let mut line = json!({ "type": event, "object": object }).to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
+fn encode(o: &Object, meta: bool) -> Value {
+    if meta { o.to_meta_json() } else { o.to_json() }
+}
+
+/// What a filtered watch shows of one change: a change of match is ADDED or DELETED.
+fn visible(change: &Change, filter: &Filter) -> Option<EventType> {
+    let now = filter.matches(&change.object);
+    let before = change.old.as_deref().is_some_and(|o| filter.matches(o));
+    match change.event {
+        EventType::Added if now => Some(EventType::Added),
+        EventType::Deleted if before => Some(EventType::Deleted),
+        EventType::Modified => match (before, now) {
+            (true, true) => Some(EventType::Modified),
+            (false, true) => Some(EventType::Added),
+            (true, false) => Some(EventType::Deleted),
+            (false, false) => None,
+        },
+        _ => None,
+    }
+}
+
+fn start_watch(
+    state: Arc<ApiState>,
+    kind: Kind,
+    filter: Filter,
+    q: &HashMap<String, String>,
+    meta: bool,
+) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Bytes>(1024);
+    let body = StreamBody::new(futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+    }))
+    .boxed();
+    let bookmarks = matches!(
+        q.get("allowWatchBookmarks").map(String::as_str),
+        Some("true" | "1")
+    );
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(state.config.max_watch);
+    let rv: Option<u64> = q.get("resourceVersion").and_then(|r| r.parse().ok());
+    if matches!(q.get("sendInitialEvents").map(String::as_str), Some("true")) {
+        // The recorded control plane refuses streaming lists this way.
+        let line = event_line(
+            "ERROR",
+            status(
+                500,
+                "InternalError",
+                "a watch stream was requested by the client but the required storage feature RequestWatchProgress is disabled",
+            ),
+        );
+        let _ = tx.try_send(line);
+        return respond(StatusCode::OK, body);
+    }
+    let start = {
+        let Ok(world) = state.world.lock() else {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "store unavailable",
+            );
+        };
+        let from = rv.filter(|&r| r > 0);
+        match world.store.watch_from(from) {
+            Err(expired) => Err(expired),
+            Ok((backlog, live)) => {
+                // Without a resourceVersion the watch starts with the current state, as ADDED.
+                let initial: Vec<Bytes> = if from.is_none() {
+                    world
+                        .store
+                        .list(kind)
+                        .filter(|o| filter.matches(o))
+                        .map(|o| event_line("ADDED", encode(o, meta)))
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let last = from.unwrap_or_else(|| world.store.resource_version());
+                Ok((initial, backlog, live, last))
+            }
+        }
+    };
+    match start {
+        Err(expired) => {
+            let line = event_line(
+                "ERROR",
+                status(
+                    410,
+                    "Expired",
+                    &format!(
+                        "too old resource version: {} ({})",
+                        expired.requested, expired.oldest
+                    ),
+                ),
+            );
+            let _ = tx.try_send(line);
+        }
+        Ok((initial, backlog, live, last)) => {
+            tokio::spawn(stream_watch(
+                state, kind, filter, meta, bookmarks, timeout, tx, initial, backlog, live, last,
+            ));
+        }
+    }
+    respond(StatusCode::OK, body)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn stream_watch(
+    state: Arc<ApiState>,
+    kind: Kind,
+    filter: Filter,
+    meta: bool,
+    bookmarks: bool,
+    timeout: Duration,
+    tx: mpsc::Sender<Bytes>,
+    initial: Vec<Bytes>,
+    backlog: Vec<Arc<Change>>,
+    mut live: broadcast::Receiver<Arc<Change>>,
+    mut last_rv: u64,
+) {
+    let mut shutdown = state.shutdown.clone();
+    for line in initial {
+        if tx.send(line).await.is_err() {
+            return;
+        }
+    }
+    let send_change = |change: &Change| -> Option<Bytes> {
+        if change.object.kind() != kind {
+            return None;
+        }
+        let event = visible(change, &filter)?;
+        Some(event_line(event.as_str(), encode(&change.object, meta)))
+    };
+    for change in &backlog {
+        last_rv = last_rv.max(change.rv);
+        if let Some(line) = send_change(change)
+            && tx.send(line).await.is_err()
+        {
+            return;
+        }
+    }
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut bookmark = tokio::time::interval(state.config.bookmark_interval);
+    bookmark.tick().await;
+    loop {
+        tokio::select! {
+            _ = &mut deadline => return,
+            _ = shutdown.changed() => return,
+            _ = tx.closed() => return,
+            _ = bookmark.tick(), if bookmarks => {
+                let object = if meta {
+                    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                           "metadata": {"resourceVersion": last_rv.to_string()}})
+                } else {
+                    json!({"kind": kind.kind(), "apiVersion": kind.api_version(),
+                           "metadata": {"resourceVersion": last_rv.to_string()}})
+                };
+                if tx.send(event_line("BOOKMARK", object)).await.is_err() {
+                    return;
+                }
+            }
+            msg = live.recv() => match msg {
+                Ok(change) => {
+                    if change.rv <= last_rv {
+                        continue;
+                    }
+                    last_rv = change.rv;
+                    if let Some(line) = send_change(&change)
+                        && tx.send(line).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                // Fell behind or the server is going away: end the watch; the client resumes.
+                Err(_) => return,
+            },
+        }
+    }
+}

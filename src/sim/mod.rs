@@ -1,0 +1,635 @@
+//! A simulated Kubernetes cluster that speaks the real API over HTTP on 127.0.0.1: the
+//! end-to-end tests and `--demo` run the exporter's real code path (kube client, watchers,
+//! relists) against it.
+//!
+//! [`SimCluster::start`] binds an ephemeral loopback port, serves the API (`api.rs`) over a store
+//! (`store.rs`) that simulated controllers and a kubelet stand-in (`controllers.rs`) drive on the
+//! real clock, and writes a kubeconfig pointing at it. Tests change the cluster through the small
+//! API here (set an image, scale, pause, roll back, delete, make a pod stuck) and wait for
+//! conditions with deadlines. Dropping the cluster stops every task it started.
+
+mod api;
+mod clock;
+mod controllers;
+mod select;
+mod store;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use api::ApiConfig;
+pub use controllers::{Behaviour, DRAIN_SECONDS, POD_TEMPLATE_HASH, REVISION, START_SECONDS};
+pub use store::{Key, Kind, Object};
+
+use controllers::World;
+use store::Store;
+
+/// Errors of the simulated cluster.
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error("cannot listen on 127.0.0.1: {0}")]
+    Bind(std::io::Error),
+    #[error("cannot write the kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no {kind:?} {namespace}/{name} in the simulated cluster")]
+    NotFound {
+        kind: Kind,
+        namespace: String,
+        name: String,
+    },
+    #[error("timed out after {waited:?} waiting for {what}")]
+    Timeout { what: String, waited: Duration },
+    #[error("the simulated cluster's state lock is poisoned")]
+    Poisoned,
+}
+
+/// How to build a simulated cluster.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub api: ApiConfig,
+    pub behaviour: Behaviour,
+    /// Changes kept for watches to resume from; older resourceVersions are Expired.
+    pub history: usize,
+    /// How often the controllers and the kubelet run.
+    pub tick: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            api: ApiConfig::default(),
+            behaviour: Behaviour::default(),
+            history: 10_000,
+            tick: Duration::from_millis(10),
+        }
+    }
+}
+
+/// A running simulated cluster. See the module documentation.
+pub struct SimCluster {
+    addr: SocketAddr,
+    world: Arc<Mutex<World>>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for SimCluster {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Decodes `%XX` escapes and `+` in a query component.
+pub(crate) fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() + 1 && i + 2 <= bytes.len() - 1 + 1 => {
+                let hex = s
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                match hex {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl SimCluster {
+    /// Starts the API server on `127.0.0.1` (ephemeral port) and the simulated components.
+    pub async fn start(config: SimConfig) -> Result<Self, SimError> {
+        Self::start_on(
+            "127.0.0.1:0".parse().map_err(|_| SimError::Poisoned)?,
+            config,
+        )
+        .await
+    }
+
+    /// Starts on a given loopback address (a test that restarts the API server on the same port).
+    pub async fn start_on(addr: SocketAddr, config: SimConfig) -> Result<Self, SimError> {
+        let listener = TcpListener::bind(addr).await.map_err(SimError::Bind)?;
+        let addr = listener.local_addr().map_err(SimError::Bind)?;
+        let world = Arc::new(Mutex::new(World::new(
+            Store::new(config.history),
+            config.behaviour.clone(),
+        )));
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let state = Arc::new(api::ApiState {
+            world: world.clone(),
+            config: config.api.clone(),
+            shutdown: shutdown_rx.clone(),
+        });
+        let server = tokio::spawn(serve(listener, state, shutdown_rx.clone()));
+        let ticker = {
+            let world = world.clone();
+            let mut shutdown = shutdown_rx;
+            let tick = config.tick;
+            tokio::spawn(async move {
+                let mut interval = tokio::time::interval(tick);
+                interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tokio::select! {
+                        _ = interval.tick() => {
+                            let Ok(mut w) = world.lock() else { return };
+                            w.tick(clock::now());
+                        }
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            addr,
+            world,
+            shutdown,
+            tasks: vec![server, ticker],
+        })
+    }
+
+    /// The API server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A kubeconfig that points at this cluster.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\ncurrent-context: sim\nusers:\n- name: sim\n  user: {{}}\n",
+            self.url()
+        )
+    }
+
+    /// Writes [`Self::kubeconfig`] to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SimError> {
+        std::fs::write(path, self.kubeconfig()).map_err(|source| SimError::Kubeconfig {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Runs `f` on the cluster's state.
+    pub fn with_world<T>(&self, f: impl FnOnce(&mut World) -> T) -> Result<T, SimError> {
+        let mut w = self.world.lock().map_err(|_| SimError::Poisoned)?;
+        Ok(f(&mut w))
+    }
+
+    /// A copy of one object.
+    pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Result<Object, SimError> {
+        self.with_world(|w| w.store.get(kind, &(namespace.into(), name.into())))?
+            .map(|o| (*o).clone())
+            .ok_or_else(|| SimError::NotFound {
+                kind,
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+    }
+
+    /// Copies of every pod.
+    pub fn pods(&self) -> Result<Vec<Pod>, SimError> {
+        self.with_world(|w| w.store.pods().cloned().collect())
+    }
+
+    fn deployment(&self, namespace: &str, name: &str) -> Result<Deployment, SimError> {
+        match self.get(Kind::Deployment, namespace, name)? {
+            Object::Deployment(d) => Ok(d),
+            _ => Err(SimError::Poisoned),
+        }
+    }
+
+    fn edit_deployment(
+        &self,
+        namespace: &str,
+        name: &str,
+        f: impl FnOnce(&mut Deployment),
+    ) -> Result<(), SimError> {
+        let mut d = self.deployment(namespace, name)?;
+        f(&mut d);
+        self.with_world(|w| {
+            w.store.update(Object::Deployment(d));
+        })
+    }
+
+    /// Creates a Deployment.
+    pub fn create_deployment(&self, d: &SimDeployment) -> Result<(), SimError> {
+        let d = d.build();
+        self.with_world(|w| {
+            w.store.create(Object::Deployment(d));
+        })
+    }
+
+    /// Changes the image of the first container: a new template, so a new rollout.
+    pub fn set_image(&self, namespace: &str, name: &str, image: &str) -> Result<(), SimError> {
+        self.edit_deployment(namespace, name, |d| {
+            if let Some(c) = d
+                .spec
+                .as_mut()
+                .and_then(|s| s.template.spec.as_mut())
+                .and_then(|s| s.containers.first_mut())
+            {
+                c.image = Some(image.into());
+            }
+        })
+    }
+
+    /// Sets a template annotation (for example the drain time of the pods to come).
+    pub fn set_template_annotation(
+        &self,
+        namespace: &str,
+        name: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), SimError> {
+        self.edit_deployment(namespace, name, |d| {
+            if let Some(spec) = d.spec.as_mut() {
+                spec.template
+                    .metadata
+                    .get_or_insert_with(Default::default)
+                    .annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(key.into(), value.into());
+            }
+        })
+    }
+
+    pub fn scale(&self, namespace: &str, name: &str, replicas: i32) -> Result<(), SimError> {
+        self.edit_deployment(namespace, name, |d| {
+            if let Some(s) = d.spec.as_mut() {
+                s.replicas = Some(replicas);
+            }
+        })
+    }
+
+    pub fn set_paused(&self, namespace: &str, name: &str, paused: bool) -> Result<(), SimError> {
+        self.edit_deployment(namespace, name, |d| {
+            if let Some(s) = d.spec.as_mut() {
+                s.paused = paused.then_some(true);
+            }
+        })
+    }
+
+    /// `kubectl rollout undo --to-revision`: the template of the ReplicaSet at `revision`.
+    pub fn rollback(&self, namespace: &str, name: &str, revision: u64) -> Result<(), SimError> {
+        let template = self.with_world(|w| {
+            w.store.replicasets().find_map(|rs| {
+                let owned = rs.metadata.owner_references.as_ref().is_some_and(|o| {
+                    o.iter()
+                        .any(|r| r.controller == Some(true) && r.name == name)
+                });
+                let rev = rs
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(REVISION))
+                    .and_then(|r| r.parse::<u64>().ok());
+                (owned
+                    && rs.metadata.namespace.as_deref() == Some(namespace)
+                    && rev == Some(revision))
+                .then(|| rs.spec.as_ref().and_then(|s| s.template.clone()))
+                .flatten()
+            })
+        })?;
+        let Some(mut template) = template else {
+            return Err(SimError::NotFound {
+                kind: Kind::ReplicaSet,
+                namespace: namespace.into(),
+                name: format!("{name} revision {revision}"),
+            });
+        };
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove(POD_TEMPLATE_HASH);
+        }
+        self.edit_deployment(namespace, name, |d| {
+            if let Some(s) = d.spec.as_mut() {
+                s.template = template;
+            }
+        })
+    }
+
+    /// Deletes a Deployment; the garbage collector cascades to its ReplicaSets and pods.
+    pub fn delete_deployment(&self, namespace: &str, name: &str) -> Result<(), SimError> {
+        self.with_world(|w| {
+            w.store
+                .remove(Kind::Deployment, &(namespace.into(), name.into()));
+        })
+    }
+
+    /// Deletes a pod gracefully, as `kubectl delete pod` does.
+    pub fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        grace: Option<i64>,
+    ) -> Result<(), SimError> {
+        self.with_world(|w| w.delete_pod(&(namespace.into(), name.into()), grace, clock::now()))
+    }
+
+    /// Edits one pod as stored.
+    pub fn edit_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        f: impl FnOnce(&mut Pod),
+    ) -> Result<(), SimError> {
+        let Object::Pod(mut pod) = self.get(Kind::Pod, namespace, name)? else {
+            return Err(SimError::Poisoned);
+        };
+        f(&mut pod);
+        self.with_world(|w| {
+            w.store.update(Object::Pod(pod));
+        })
+    }
+
+    /// Makes a pod never finish draining once deleted (it is then killed at its deadline).
+    pub fn make_pod_stuck(&self, namespace: &str, name: &str) -> Result<(), SimError> {
+        self.edit_pod(namespace, name, |p| {
+            p.metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(DRAIN_SECONDS.into(), "never".into());
+        })
+    }
+
+    /// Adds a finalizer that holds the pod object until [`Self::remove_finalizers`].
+    pub fn add_finalizer(
+        &self,
+        namespace: &str,
+        name: &str,
+        finalizer: &str,
+    ) -> Result<(), SimError> {
+        self.edit_pod(namespace, name, |p| {
+            p.metadata
+                .finalizers
+                .get_or_insert_with(Vec::new)
+                .push(finalizer.into());
+        })
+    }
+
+    pub fn remove_finalizers(&self, namespace: &str, name: &str) -> Result<(), SimError> {
+        self.edit_pod(namespace, name, |p| p.metadata.finalizers = None)
+    }
+
+    /// Evicts a pod: phase Failed, reason Evicted, no deletionTimestamp; the ReplicaSet replaces it.
+    pub fn evict_pod(&self, namespace: &str, name: &str) -> Result<(), SimError> {
+        let Object::Pod(pod) = self.get(Kind::Pod, namespace, name)? else {
+            return Err(SimError::Poisoned);
+        };
+        self.with_world(|w| {
+            w.store
+                .update(Object::Pod(controllers::evicted(pod, clock::now())));
+        })
+    }
+
+    /// Drops the change history: every watch resuming from an older resourceVersion gets the 410
+    /// `ERROR` event and must relist.
+    pub fn compact(&self) -> Result<(), SimError> {
+        self.with_world(|w| w.store.compact())
+    }
+
+    /// Waits until `condition` holds on the cluster's state, checking every 20 ms, for at most
+    /// `deadline`.
+    pub async fn wait_for(
+        &self,
+        what: &str,
+        deadline: Duration,
+        condition: impl Fn(&World) -> bool,
+    ) -> Result<(), SimError> {
+        let start = tokio::time::Instant::now();
+        loop {
+            if self.with_world(|w| condition(w))? {
+                return Ok(());
+            }
+            if start.elapsed() >= deadline {
+                return Err(SimError::Timeout {
+                    what: what.into(),
+                    waited: deadline,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops serving: open watches end and the port closes.
+    pub fn stop(self) {
+        drop(self);
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<api::ApiState>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            _ = shutdown.changed() => return,
+        };
+        let state = state.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| api::handle(state.clone(), req));
+            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.changed() => {}
+            }
+        });
+    }
+}
+
+/// A Deployment for the simulated cluster, built up by its tests.
+#[derive(Clone, Debug)]
+pub struct SimDeployment {
+    pub namespace: String,
+    pub name: String,
+    pub replicas: i32,
+    pub image: String,
+    /// `None` is Recreate; otherwise RollingUpdate with maxSurge and maxUnavailable.
+    pub rolling: Option<(IntOrString, IntOrString)>,
+    pub grace_seconds: i64,
+    pub start_seconds: f64,
+    pub drain_seconds: f64,
+    pub progress_deadline_seconds: i32,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl SimDeployment {
+    /// 3 replicas, RollingUpdate maxSurge 1 / maxUnavailable 0, grace 60 s, 1 s start, 5 s drain.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+            replicas: 3,
+            image: "registry.local/app:v1".into(),
+            rolling: Some((IntOrString::Int(1), IntOrString::Int(0))),
+            grace_seconds: 60,
+            start_seconds: 1.0,
+            drain_seconds: 5.0,
+            progress_deadline_seconds: 600,
+            labels: BTreeMap::from([("app".to_string(), name.to_string())]),
+        }
+    }
+
+    pub fn replicas(mut self, n: i32) -> Self {
+        self.replicas = n;
+        self
+    }
+
+    pub fn image(mut self, image: &str) -> Self {
+        self.image = image.into();
+        self
+    }
+
+    pub fn rolling(mut self, max_surge: IntOrString, max_unavailable: IntOrString) -> Self {
+        self.rolling = Some((max_surge, max_unavailable));
+        self
+    }
+
+    pub fn recreate(mut self) -> Self {
+        self.rolling = None;
+        self
+    }
+
+    pub fn drain_seconds(mut self, s: f64) -> Self {
+        self.drain_seconds = s;
+        self
+    }
+
+    pub fn start_seconds(mut self, s: f64) -> Self {
+        self.start_seconds = s;
+        self
+    }
+
+    pub fn grace_seconds(mut self, s: i64) -> Self {
+        self.grace_seconds = s;
+        self
+    }
+
+    pub fn progress_deadline_seconds(mut self, s: i32) -> Self {
+        self.progress_deadline_seconds = s;
+        self
+    }
+
+    pub fn label(mut self, key: &str, value: &str) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    fn build(&self) -> Deployment {
+        let strategy = match &self.rolling {
+            Some((surge, unavailable)) => DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(surge.clone()),
+                    max_unavailable: Some(unavailable.clone()),
+                }),
+            },
+            None => DeploymentStrategy {
+                type_: Some("Recreate".into()),
+                rolling_update: None,
+            },
+        };
+        let selector = BTreeMap::from([("app".to_string(), self.name.clone())]);
+        let mut labels = self.labels.clone();
+        labels.insert("app".into(), self.name.clone());
+        Deployment {
+            metadata: ObjectMeta {
+                name: Some(self.name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(labels),
+                ..Default::default()
+            },
+            spec: Some(DeploymentSpec {
+                replicas: Some(self.replicas),
+                selector: LabelSelector {
+                    match_labels: Some(selector.clone()),
+                    match_expressions: None,
+                },
+                strategy: Some(strategy),
+                revision_history_limit: Some(10),
+                progress_deadline_seconds: Some(self.progress_deadline_seconds),
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(selector),
+                        annotations: Some(BTreeMap::from([
+                            (DRAIN_SECONDS.to_string(), self.drain_seconds.to_string()),
+                            (START_SECONDS.to_string(), self.start_seconds.to_string()),
+                        ])),
+                        ..Default::default()
+                    }),
+                    spec: Some(PodSpec {
+                        containers: vec![Container {
+                            name: "app".into(),
+                            image: Some(self.image.clone()),
+                            image_pull_policy: Some("IfNotPresent".into()),
+                            termination_message_path: Some("/dev/termination-log".into()),
+                            termination_message_policy: Some("File".into()),
+                            resources: Some(Default::default()),
+                            ..Default::default()
+                        }],
+                        restart_policy: Some("Always".into()),
+                        termination_grace_period_seconds: Some(self.grace_seconds),
+                        dns_policy: Some("ClusterFirst".into()),
+                        scheduler_name: Some("default-scheduler".into()),
+                        security_context: Some(Default::default()),
+                        ..Default::default()
+                    }),
+                },
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! The simulated API server's storage: objects, one resourceVersion sequence across every
+//! resource, and a bounded history of changes that watches resume from (older ones are compacted,
+//! as etcd compacts).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use super::clock;
+
+/// The resources the simulated API server serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Deployment,
+    ReplicaSet,
+    Pod,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Deployment, Kind::ReplicaSet, Kind::Pod];
+
+    pub const fn api_version(self) -> &'static str {
+        match self {
+            Kind::Deployment | Kind::ReplicaSet => "apps/v1",
+            Kind::Pod => "v1",
+        }
+    }
+
+    pub const fn kind(self) -> &'static str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::ReplicaSet => "ReplicaSet",
+            Kind::Pod => "Pod",
+        }
+    }
+
+    pub const fn list_kind(self) -> &'static str {
+        match self {
+            Kind::Deployment => "DeploymentList",
+            Kind::ReplicaSet => "ReplicaSetList",
+            Kind::Pod => "PodList",
+        }
+    }
+
+    /// The Go type name the API server puts in a 406 message.
+    pub const fn internal_list_type(self) -> &'static str {
+        match self {
+            Kind::Deployment => "*apps.DeploymentList",
+            Kind::ReplicaSet => "*apps.ReplicaSetList",
+            Kind::Pod => "*core.PodList",
+        }
+    }
+
+    pub const fn plural(self) -> &'static str {
+        match self {
+            Kind::Deployment => "deployments",
+            Kind::ReplicaSet => "replicasets",
+            Kind::Pod => "pods",
+        }
+    }
+
+    const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One stored object.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    Deployment(Deployment),
+    ReplicaSet(ReplicaSet),
+    Pod(Pod),
+}
+
+impl Object {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Object::Deployment(_) => Kind::Deployment,
+            Object::ReplicaSet(_) => Kind::ReplicaSet,
+            Object::Pod(_) => Kind::Pod,
+        }
+    }
+
+    pub fn meta(&self) -> &ObjectMeta {
+        match self {
+            Object::Deployment(o) => &o.metadata,
+            Object::ReplicaSet(o) => &o.metadata,
+            Object::Pod(o) => &o.metadata,
+        }
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::Deployment(o) => &mut o.metadata,
+            Object::ReplicaSet(o) => &mut o.metadata,
+            Object::Pod(o) => &mut o.metadata,
+        }
+    }
+
+    pub fn key(&self) -> Key {
+        let m = self.meta();
+        (
+            m.namespace.clone().unwrap_or_default(),
+            m.name.clone().unwrap_or_default(),
+        )
+    }
+
+    /// The spec as JSON: a change bumps `metadata.generation`.
+    fn spec_json(&self) -> Value {
+        let spec = match self {
+            Object::Deployment(o) => serde_json::to_value(&o.spec),
+            Object::ReplicaSet(o) => serde_json::to_value(&o.spec),
+            Object::Pod(_) => Ok(Value::Null),
+        };
+        spec.unwrap_or(Value::Null)
+    }
+
+    /// The full object as the API server writes it, with `apiVersion` and `kind`.
+    pub fn to_json(&self) -> Value {
+        let v = match self {
+            Object::Deployment(o) => serde_json::to_value(o),
+            Object::ReplicaSet(o) => serde_json::to_value(o),
+            Object::Pod(o) => serde_json::to_value(o),
+        };
+        v.unwrap_or(Value::Null)
+    }
+
+    /// The object as an item of a full list: the API server leaves out `apiVersion` and `kind`.
+    pub fn to_list_item_json(&self) -> Value {
+        let mut v = self.to_json();
+        if let Some(map) = v.as_object_mut() {
+            map.remove("apiVersion");
+            map.remove("kind");
+        }
+        v
+    }
+
+    /// `PartialObjectMetadata`, as served for `as=PartialObjectMetadata[List]`.
+    pub fn to_meta_json(&self) -> Value {
+        json!({
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": serde_json::to_value(self.meta()).unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// What a watch starts from: the changes still in history, then the live ones.
+pub type WatchStart = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
+
+/// Namespace and name.
+pub type Key = (String, String);
+
+/// The type of a watch event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One write, as watches see it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub rv: u64,
+    pub event: EventType,
+    pub object: Arc<Object>,
+    /// The state before a modification: selector-filtered watches turn a change of match into
+    /// ADDED or DELETED.
+    pub old: Option<Arc<Object>>,
+}
+
+/// A watch asked to resume from a resourceVersion that is no longer in the history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expired {
+    pub requested: u64,
+    pub oldest: u64,
+}
+
+/// Objects, the resourceVersion sequence and the change history.
+pub struct Store {
+    rv: u64,
+    objects: [BTreeMap<Key, Arc<Object>>; 3],
+    history: VecDeque<Arc<Change>>,
+    history_limit: usize,
+    /// Watches from a resourceVersion below this one are Expired.
+    compacted: u64,
+    tx: broadcast::Sender<Arc<Change>>,
+    uid_counter: u64,
+}
+
+impl Store {
+    pub fn new(history_limit: usize) -> Self {
+        let (tx, _) = broadcast::channel(65_536);
+        Self {
+            rv: 100,
+            objects: Default::default(),
+            history: VecDeque::new(),
+            history_limit: history_limit.max(1),
+            compacted: 0,
+            tx,
+            uid_counter: 0,
+        }
+    }
+
+    /// The latest resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.rv
+    }
+
+    pub fn get(&self, kind: Kind, key: &Key) -> Option<Arc<Object>> {
+        self.objects[kind.index()].get(key).cloned()
+    }
+
+    /// Every object of a kind, ordered by namespace and name.
+    pub fn list(&self, kind: Kind) -> impl Iterator<Item = &Arc<Object>> {
+        self.objects[kind.index()].values()
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.objects[kind.index()].len()
+    }
+
+    pub fn deployments(&self) -> impl Iterator<Item = &Deployment> {
+        self.list(Kind::Deployment).filter_map(|o| match &**o {
+            Object::Deployment(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    pub fn replicasets(&self) -> impl Iterator<Item = &ReplicaSet> {
+        self.list(Kind::ReplicaSet).filter_map(|o| match &**o {
+            Object::ReplicaSet(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    pub fn pods(&self) -> impl Iterator<Item = &Pod> {
+        self.list(Kind::Pod).filter_map(|o| match &**o {
+            Object::Pod(p) => Some(p),
+            _ => None,
+        })
+    }
+
+    /// A fresh uid in the UUID text form.
+    pub fn new_uid(&mut self) -> String {
+        self.uid_counter += 1;
+        let mut x = self.uid_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5851_F42D_4C95_7F2D;
+        let mut hex = String::with_capacity(32);
+        for _ in 0..2 {
+            x ^= x >> 33;
+            x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+            x ^= x >> 33;
+            hex.push_str(&format!("{x:016x}"));
+        }
+        format!(
+            "{}-{}-4{}-a{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[13..16],
+            &hex[17..20],
+            &hex[20..32]
+        )
+    }
+
+    /// Subscribes to changes after `rv`: the changes still in history, then the live ones.
+    /// `None` (or 0) means "from now".
+    pub fn watch_from(&self, rv: Option<u64>) -> Result<WatchStart, Expired> {
+        let rx = self.tx.subscribe();
+        let Some(rv) = rv.filter(|&r| r > 0) else {
+            return Ok((Vec::new(), rx));
+        };
+        if rv < self.compacted {
+            return Err(Expired {
+                requested: rv,
+                oldest: self.compacted,
+            });
+        }
+        let backlog = self.history.iter().filter(|c| c.rv > rv).cloned().collect();
+        Ok((backlog, rx))
+    }
+
+    /// Whether a list snapshot taken at `rv` (a continue token) is still served.
+    pub fn is_compacted(&self, rv: u64) -> bool {
+        rv < self.compacted
+    }
+
+    /// Drops the whole history, as an etcd compaction does: every older resourceVersion expires.
+    pub fn compact(&mut self) {
+        self.history.clear();
+        self.compacted = self.rv;
+    }
+
+    fn record(&mut self, event: EventType, object: Arc<Object>, old: Option<Arc<Object>>) {
+        let change = Arc::new(Change {
+            rv: self.rv,
+            event,
+            object,
+            old,
+        });
+        self.history.push_back(change.clone());
+        while self.history.len() > self.history_limit {
+            if let Some(c) = self.history.pop_front() {
+                self.compacted = c.rv;
+            }
+        }
+        // No receiver is fine: nobody watches.
+        let _ = self.tx.send(change);
+    }
+
+    fn next_rv(&mut self) -> String {
+        self.rv += 1;
+        self.rv.to_string()
+    }
+
+    /// Stores a new object: uid, creationTimestamp, generation 1 and a resourceVersion.
+    pub fn create(&mut self, mut object: Object) -> Arc<Object> {
+        let uid = self.new_uid();
+        let rv = self.next_rv();
+        let m = object.meta_mut();
+        m.uid.get_or_insert(uid);
+        m.creation_timestamp
+            .get_or_insert(Time(clock::now_second()));
+        m.generation = Some(1);
+        m.resource_version = Some(rv);
+        let kind = object.kind();
+        let key = object.key();
+        let object = Arc::new(object);
+        self.objects[kind.index()].insert(key, object.clone());
+        self.record(EventType::Added, object.clone(), None);
+        object
+    }
+
+    /// Writes a changed object; a changed spec bumps its generation. Unchanged writes are no-ops,
+    /// as the controllers' real updates are.
+    pub fn update(&mut self, mut object: Object) -> Arc<Object> {
+        let kind = object.kind();
+        let key = object.key();
+        let Some(old) = self.objects[kind.index()].get(&key).cloned() else {
+            return self.create(object);
+        };
+        object.meta_mut().resource_version = old.meta().resource_version.clone();
+        object.meta_mut().generation = old.meta().generation;
+        if *old == object {
+            return old;
+        }
+        if old.spec_json() != object.spec_json() {
+            let generation = old.meta().generation.unwrap_or(1) + 1;
+            object.meta_mut().generation = Some(generation);
+        }
+        object.meta_mut().resource_version = Some(self.next_rv());
+        let object = Arc::new(object);
+        self.objects[kind.index()].insert(key, object.clone());
+        self.record(EventType::Modified, object.clone(), Some(old));
+        object
+    }
+
+    /// Removes an object for good; its DELETED event carries its last state at a new
+    /// resourceVersion.
+    pub fn remove(&mut self, kind: Kind, key: &Key) -> Option<Arc<Object>> {
+        let old = self.objects[kind.index()].remove(key)?;
+        let mut last = (*old).clone();
+        last.meta_mut().resource_version = Some(self.next_rv());
+        let last = Arc::new(last);
+        self.record(EventType::Deleted, last.clone(), Some(old));
+        Some(last)
+    }
+}
