@@ -10,7 +10,14 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod convert;
+pub mod demo;
 pub mod error;
+pub mod http;
+pub mod metrics;
 pub mod model;
+pub mod process;
 pub mod sim;
+pub mod state;
+pub mod watch;

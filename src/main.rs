@@ -1,1 +1,192 @@
-fn main() {}
+//! The binary: parses flags, builds the client, starts the watches and the HTTP server, and
+//! stops cleanly on SIGTERM or SIGINT. Errors end here as one line on stderr and an exit code:
+//! 0 after a clean shutdown, 1 for a startup error (kubeconfig, listen address), 2 for bad flags.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use clap::Parser;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+
+use kube_rollout_exporter::cli::{Args, LogFormat};
+use kube_rollout_exporter::model::{DEFAULT_BUCKETS, Model, ModelConfig};
+use kube_rollout_exporter::state::Shared;
+use kube_rollout_exporter::{demo, http, metrics, watch};
+
+fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            // clap prints its own message; help and version are not errors.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(&args);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(args: &Args) {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "warn,kube_rollout_exporter={level},kube_rollout_exporter::sim=warn",
+            level = args.log_level.as_str()
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// The Kubernetes client configuration: `--kubeconfig` wins, then kube's inference
+/// (KUBECONFIG, ~/.kube/config, in-cluster).
+async fn client_config(args: &Args) -> Result<Config> {
+    let options = KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
+    if let Some(path) = &args.kubeconfig {
+        let kubeconfig = Kubeconfig::read_from(path).with_context(|| {
+            format!(
+                "cannot read kubeconfig {}: check the path given to --kubeconfig",
+                path.display()
+            )
+        })?;
+        return Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .with_context(|| format!("kubeconfig {} is not usable", path.display()));
+    }
+    if args.context.is_some() {
+        return Config::from_kubeconfig(&options)
+            .await
+            .context("cannot use --context: no usable kubeconfig in KUBECONFIG or ~/.kube/config");
+    }
+    Config::infer().await.map_err(|e| {
+        anyhow!(
+            "no usable Kubernetes configuration ({e}): pass --kubeconfig PATH, set KUBECONFIG, run in a cluster, or try --demo"
+        )
+    })
+}
+
+async fn run(args: Args) -> Result<()> {
+    let listen = args.listen_socket();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| {
+            format!("cannot listen on {listen}: choose another --web.listen-address")
+        })?;
+
+    // The demo cluster lives as long as `run`; dropping it stops its server and tasks.
+    let (config, _demo) = if args.demo {
+        let sim = Arc::new(
+            demo::start()
+                .await
+                .context("cannot start the demo cluster")?,
+        );
+        let url = sim.url().parse().context("demo cluster URL")?;
+        let scenario = {
+            let sim = sim.clone();
+            tokio::spawn(async move { demo::run_scenario(&sim).await })
+        };
+        warn!(api = %sim.url(), "--demo: watching a simulated cluster, not a real one");
+        (Config::new(url), Some((sim, scenario)))
+    } else {
+        (client_config(&args).await?, None)
+    };
+    let server_url = config.cluster_url.to_string();
+    let client = Client::try_from(config)
+        .context("cannot build a Kubernetes client from the configuration")?;
+
+    let base_buckets = if args.buckets.is_empty() {
+        DEFAULT_BUCKETS.to_vec()
+    } else {
+        args.buckets.clone()
+    };
+    let model_config = ModelConfig::with_buckets(&base_buckets, &args.slo_thresholds())
+        .with_namespaces(&args.namespaces);
+    let shared = Arc::new(Shared::new(Model::new(model_config)));
+    let scope = watch::Scope {
+        namespaces: args.namespaces.clone(),
+        selector: args.selector.clone(),
+    };
+    let watches = watch::spawn(client, &scope, shared.clone());
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let server = Arc::new(http::Server {
+        shared: shared.clone(),
+        registry: metrics::registry(shared.clone()),
+        telemetry_path: args.telemetry_path.clone(),
+    });
+    let http = tokio::spawn(http::serve(listener, server, stopped));
+    info!(
+        version = metrics::VERSION,
+        listen = %listen,
+        api_server = %server_url,
+        namespaces = ?args.namespaces,
+        "kube-rollout-exporter started"
+    );
+
+    shutdown_signal().await;
+    info!("shutting down");
+    let _ = stop.send(true);
+    for w in watches {
+        w.abort();
+    }
+    if let Some((_, scenario)) = &_demo {
+        scenario.abort();
+    }
+    let _ = http.await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

@@ -45,6 +45,8 @@ pub struct ModelConfig {
     slo_thresholds: Vec<u64>,
     /// Bucket bounds of every histogram.
     buckets: Arc<[f64]>,
+    /// The namespaces the watches cover, each relisted on its own; empty means cluster-wide.
+    namespaces: Vec<String>,
 }
 
 impl ModelConfig {
@@ -61,7 +63,22 @@ impl ModelConfig {
         Self {
             buckets: bucket_bounds(base_buckets, &slo_thresholds),
             slo_thresholds,
+            namespaces: Vec::new(),
         }
+    }
+
+    /// Watches limited to these namespaces: a resource is synced once each has been listed
+    /// ([`Change::RelistedNamespace`]).
+    pub fn with_namespaces(mut self, namespaces: &[String]) -> Self {
+        let mut namespaces = namespaces.to_vec();
+        namespaces.sort();
+        namespaces.dedup();
+        self.namespaces = namespaces;
+        self
+    }
+
+    pub fn namespaces(&self) -> &[String] {
+        &self.namespaces
     }
 
     pub fn slo_thresholds(&self) -> &[u64] {
@@ -86,8 +103,11 @@ pub enum Change<T> {
     Applied(T),
     /// Deleted; carries the object's last state.
     Deleted(T),
-    /// A list (initial or after a watch gap) finished: exactly these objects exist now.
+    /// A cluster-wide list (initial or after a watch gap) finished: exactly these objects exist.
     Relisted(Vec<T>),
+    /// A list of one namespace finished: exactly these objects exist in it; other namespaces are
+    /// untouched.
+    RelistedNamespace(String, Vec<T>),
 }
 
 /// One input of the model.
@@ -287,6 +307,11 @@ impl Workload {
     }
 }
 
+/// Whether a namespace is inside a relist's scope (`None`: cluster-wide).
+fn in_scope(scope: &Option<String>, namespace: &str) -> bool {
+    scope.as_deref().is_none_or(|s| s == namespace)
+}
+
 fn observe(slot: &mut Option<Histogram>, buckets: &Arc<[f64]>, value: f64) {
     slot.get_or_insert_with(|| Histogram::new(buckets.clone()))
         .observe(value);
@@ -303,6 +328,8 @@ pub struct Model {
     /// Finished pods reported before the pod itself: key → uid.
     finished_pending: HashMap<ObjectKey, String>,
     synced: [bool; 4],
+    /// Namespaces listed so far, per resource, when the watches are per namespace.
+    synced_namespaces: [BTreeSet<String>; 4],
     /// Every resource finished its first list: events now start rollouts and reach milestones.
     live: bool,
     stats: ModelStats,
@@ -317,6 +344,7 @@ impl Model {
             pod_slots: HashMap::new(),
             finished_pending: HashMap::new(),
             synced: [false; 4],
+            synced_namespaces: Default::default(),
             live: false,
             stats: ModelStats::default(),
         }
@@ -341,22 +369,34 @@ impl Model {
         match event {
             Event::Deployment(Change::Applied(d)) => self.apply_deployment(d, now, Timing::Live),
             Event::Deployment(Change::Deleted(d)) => self.delete_deployment(&d.key, now),
-            Event::Deployment(Change::Relisted(items)) => self.relist_deployments(items, now),
+            Event::Deployment(Change::Relisted(items)) => self.relist_deployments(None, items, now),
+            Event::Deployment(Change::RelistedNamespace(ns, items)) => {
+                self.relist_deployments(Some(ns), items, now)
+            }
             Event::ReplicaSet(Change::Applied(rs)) => self.apply_replicaset(rs, now, Timing::Live),
             Event::ReplicaSet(Change::Deleted(rs)) => {
                 self.delete_replicaset(&rs.key, now, Timing::Live)
             }
-            Event::ReplicaSet(Change::Relisted(items)) => self.relist_replicasets(items, now),
+            Event::ReplicaSet(Change::Relisted(items)) => self.relist_replicasets(None, items, now),
+            Event::ReplicaSet(Change::RelistedNamespace(ns, items)) => {
+                self.relist_replicasets(Some(ns), items, now)
+            }
             Event::Pod(Change::Applied(p)) => self.apply_pod(p, now, Timing::Live),
             Event::Pod(Change::Deleted(p)) => {
                 let key = p.key.clone();
                 self.apply_pod(p, now, Timing::Live);
                 self.finish_pod(&key, now, Timing::Live);
             }
-            Event::Pod(Change::Relisted(items)) => self.relist_pods(items, now),
+            Event::Pod(Change::Relisted(items)) => self.relist_pods(None, items, now),
+            Event::Pod(Change::RelistedNamespace(ns, items)) => {
+                self.relist_pods(Some(ns), items, now)
+            }
             Event::FinishedPod(Change::Applied(f)) => self.set_finished(f, true, now),
             Event::FinishedPod(Change::Deleted(f)) => self.set_finished(f, false, now),
-            Event::FinishedPod(Change::Relisted(items)) => self.relist_finished(items, now),
+            Event::FinishedPod(Change::Relisted(items)) => self.relist_finished(None, items, now),
+            Event::FinishedPod(Change::RelistedNamespace(ns, items)) => {
+                self.relist_finished(Some(ns), items, now)
+            }
         }
     }
 
@@ -437,12 +477,17 @@ impl Model {
         self.remove_if_gone(&wk);
     }
 
-    fn relist_deployments(&mut self, items: Vec<DeploymentState>, now: Timestamp) {
+    fn relist_deployments(
+        &mut self,
+        scope: Option<String>,
+        items: Vec<DeploymentState>,
+        now: Timestamp,
+    ) {
         let listed: HashSet<&ObjectKey> = items.iter().map(|d| &d.key).collect();
         let gone: Vec<ObjectKey> = self
             .workloads
             .iter()
-            .filter(|(_, w)| w.deployment.is_some())
+            .filter(|(wk, w)| w.deployment.is_some() && in_scope(&scope, &wk.namespace))
             .map(|(wk, _)| ObjectKey::new(wk.namespace.clone(), wk.name.clone()))
             .filter(|k| !listed.contains(k))
             .collect();
@@ -452,7 +497,7 @@ impl Model {
         for d in items {
             self.apply_deployment(d, now, Timing::Relist);
         }
-        self.mark_synced(Resource::Deployments, now);
+        self.mark_synced(Resource::Deployments, scope, now);
     }
 
     // ----- ReplicaSets -------------------------------------------------------------------------
@@ -529,13 +574,20 @@ impl Model {
         }
     }
 
-    fn relist_replicasets(&mut self, items: Vec<ReplicaSetState>, now: Timestamp) {
+    fn relist_replicasets(
+        &mut self,
+        scope: Option<String>,
+        items: Vec<ReplicaSetState>,
+        now: Timestamp,
+    ) {
         let listed: HashSet<&ObjectKey> = items.iter().map(|rs| &rs.key).collect();
         let gone: Vec<ObjectKey> = self
             .replicasets
             .iter()
             .filter(|(k, slot)| {
-                !listed.contains(k) && (slot.live || slot.owner == RsOwner::Unknown)
+                in_scope(&scope, &k.namespace)
+                    && !listed.contains(k)
+                    && (slot.live || slot.owner == RsOwner::Unknown)
             })
             .map(|(k, _)| k.clone())
             .collect();
@@ -549,7 +601,7 @@ impl Model {
         for rs in items {
             self.apply_replicaset(rs, now, Timing::Relist);
         }
-        self.mark_synced(Resource::ReplicaSets, now);
+        self.mark_synced(Resource::ReplicaSets, scope, now);
     }
 
     // ----- Pods --------------------------------------------------------------------------------
@@ -704,12 +756,12 @@ impl Model {
         }
     }
 
-    fn relist_pods(&mut self, items: Vec<PodState>, now: Timestamp) {
+    fn relist_pods(&mut self, scope: Option<String>, items: Vec<PodState>, now: Timestamp) {
         let listed: HashSet<&ObjectKey> = items.iter().map(|p| &p.key).collect();
         let gone: Vec<ObjectKey> = self
             .pod_slots
             .keys()
-            .filter(|k| !listed.contains(k))
+            .filter(|k| in_scope(&scope, &k.namespace) && !listed.contains(k))
             .cloned()
             .collect();
         for key in gone {
@@ -718,7 +770,7 @@ impl Model {
         for p in items {
             self.apply_pod(p, now, Timing::Relist);
         }
-        self.mark_synced(Resource::Pods, now);
+        self.mark_synced(Resource::Pods, scope, now);
     }
 
     // ----- Phase source ------------------------------------------------------------------------
@@ -746,17 +798,20 @@ impl Model {
         }
     }
 
-    fn relist_finished(&mut self, items: Vec<FinishedPod>, now: Timestamp) {
-        self.finished_pending.clear();
-        for slot in self.replicasets.values_mut() {
-            for record in slot.pods.values_mut() {
-                record.finished = false;
+    fn relist_finished(&mut self, scope: Option<String>, items: Vec<FinishedPod>, now: Timestamp) {
+        self.finished_pending
+            .retain(|k, _| !in_scope(&scope, &k.namespace));
+        for (key, slot) in self.replicasets.iter_mut() {
+            if in_scope(&scope, &key.namespace) {
+                for record in slot.pods.values_mut() {
+                    record.finished = false;
+                }
             }
         }
         for f in items {
             self.set_finished(f, true, now);
         }
-        self.mark_synced(Resource::FinishedPods, now);
+        self.mark_synced(Resource::FinishedPods, scope, now);
         let keys: Vec<WorkloadKey> = self.workloads.keys().cloned().collect();
         for wk in keys {
             self.evaluate(&wk, now, Timing::Relist);
@@ -765,8 +820,18 @@ impl Model {
 
     // ----- Sync and restart --------------------------------------------------------------------
 
-    fn mark_synced(&mut self, resource: Resource, now: Timestamp) {
-        self.synced[resource.index()] = true;
+    fn mark_synced(&mut self, resource: Resource, scope: Option<String>, now: Timestamp) {
+        let i = resource.index();
+        match scope {
+            None => self.synced[i] = true,
+            Some(ns) => {
+                self.synced_namespaces[i].insert(ns);
+                let all = &self.cfg.namespaces;
+                if !all.is_empty() && all.iter().all(|n| self.synced_namespaces[i].contains(n)) {
+                    self.synced[i] = true;
+                }
+            }
+        }
         if !self.live && self.synced.iter().all(|&s| s) {
             self.recover(now);
             self.live = true;

@@ -975,3 +975,53 @@ fn the_model_is_empty_once_every_object_is_gone() {
     assert!(c.model.is_empty());
     assert!(c.model.snapshot(t(101.0)).is_empty());
 }
+
+#[test]
+fn per_namespace_relists_sync_and_reconcile_only_their_namespace() {
+    let cfg = ModelConfig::default().with_namespaces(&["shop".into(), "blog".into()]);
+    let mut model = Model::new(cfg);
+    let blog_dep = DeploymentState {
+        key: ObjectKey::new("blog", "web"),
+        ..steady(1)
+    };
+    let ns = |n: &str| n.to_string();
+    for n in ["shop", "blog"] {
+        let deps = if n == "shop" {
+            vec![steady(1)]
+        } else {
+            vec![blog_dep.clone()]
+        };
+        model.handle(
+            Event::Deployment(Change::RelistedNamespace(ns(n), deps)),
+            t(0.0),
+        );
+        model.handle(
+            Event::ReplicaSet(Change::RelistedNamespace(ns(n), vec![])),
+            t(0.0),
+        );
+        model.handle(Event::Pod(Change::RelistedNamespace(ns(n), vec![])), t(0.0));
+        assert!(
+            !model.is_live(),
+            "not live before every namespace listed every resource"
+        );
+        model.handle(
+            Event::FinishedPod(Change::RelistedNamespace(ns(n), vec![])),
+            t(0.0),
+        );
+    }
+    assert!(model.is_live());
+    assert!(model.is_synced(Resource::Pods));
+    // A relist of `blog` that no longer has its Deployment leaves `shop` alone.
+    model.handle(
+        Event::Deployment(Change::RelistedNamespace(ns("blog"), vec![])),
+        t(5.0),
+    );
+    let names: Vec<String> = model
+        .snapshot(t(6.0))
+        .iter()
+        .filter(|m| m.revision.is_some() && m.key.namespace == "shop")
+        .map(|m| m.key.name.clone())
+        .collect();
+    assert_eq!(names, ["web"]);
+    assert_eq!(model.stats().deployments, 1);
+}

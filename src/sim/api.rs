@@ -171,6 +171,12 @@ struct Filter {
 }
 
 impl Filter {
+    /// Whether neither a label nor a field selector narrows the request (a namespace does not
+    /// count: it is part of the storage key, not a predicate).
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
     fn matches(&self, o: &Object) -> bool {
         let m = o.meta();
         if self.namespace.is_some() && m.namespace != self.namespace {
@@ -231,6 +237,20 @@ fn handle_inner(
     let meta_list = accept.contains(META_LIST);
     let meta_single = format!("{accept};").contains(META_SINGLE);
     let q = query(&req);
+    // A GET of one object takes no selectors (GetOptions has none), so they are not parsed.
+    if let Some(name) = &route.name {
+        if meta_list && !meta_single {
+            return Err(error(
+                StatusCode::NOT_ACCEPTABLE,
+                "NotAcceptable",
+                &format!(
+                    "you requested PartialObjectMetadataList, but the requested object is not a list ({})",
+                    route.kind.internal_type()
+                ),
+            ));
+        }
+        return get(&state, &route, name, meta_single);
+    }
     let filter = Filter {
         namespace: route.namespace.clone(),
         labels: LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))?,
@@ -239,9 +259,6 @@ fn handle_inner(
             route.kind == Kind::Pod,
         )?,
     };
-    if let Some(name) = &route.name {
-        return get(&state, &route, name, meta_single || meta_list);
-    }
     let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
     if watch {
         return Ok(start_watch(
@@ -277,15 +294,7 @@ fn get(
         name.to_string(),
     );
     let Some(obj) = world.store.get(route.kind, &key) else {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            &format!(
-                "{}.{} \"{name}\" not found",
-                route.kind.plural(),
-                group(route.kind)
-            ),
-        ));
+        return Err(not_found(route.kind, name));
     };
     let v = if meta {
         obj.to_meta_json()
@@ -300,6 +309,26 @@ fn group(kind: Kind) -> &'static str {
         Kind::Pod => "",
         _ => "apps",
     }
+}
+
+/// The 404 of a missing object, as `errors.NewNotFound` writes it: the resource is qualified by
+/// its group only when it has one (`pods "x"`, `deployments.apps "x"`), and `details` names it.
+fn not_found(kind: Kind, name: &str) -> Response<Body> {
+    let (resource, mut details) = match group(kind) {
+        "" => (
+            kind.plural().to_string(),
+            json!({ "name": name, "kind": kind.plural() }),
+        ),
+        g => (
+            format!("{}.{g}", kind.plural()),
+            json!({ "name": name, "group": g, "kind": kind.plural() }),
+        ),
+    };
+    let mut body = status(404, "NotFound", &format!("{resource} \"{name}\" not found"));
+    if let Some(map) = body.as_object_mut() {
+        map.insert("details".into(), details.take());
+    }
+    respond(StatusCode::NOT_FOUND, full(&body))
 }
 
 /// A continue token: the list's resourceVersion and the last key served.
@@ -379,7 +408,12 @@ fn list(
     {
         let (ns, name) = last.key();
         metadata["continue"] = json!(continue_token(list_rv, &ns, &name));
-        metadata["remainingItemCount"] = json!(remaining);
+        // The real server counts the rest only when no selector filters it (ListMeta: "If the
+        // list request contained label or field selectors, then the number of remaining items
+        // is unknown and the field will be left unset").
+        if filter.is_empty() {
+            metadata["remainingItemCount"] = json!(remaining);
+        }
     }
     let body = if meta {
         json!({
@@ -410,17 +444,27 @@ fn encode(o: &Object, meta: bool) -> Value {
     if meta { o.to_meta_json() } else { o.to_json() }
 }
 
-/// What a filtered watch shows of one change: a change of match is ADDED or DELETED.
-fn visible(change: &Change, filter: &Filter) -> Option<EventType> {
+/// What a filtered watch shows of one change: a change of match is ADDED or DELETED. An object
+/// that stops matching is reported DELETED with its previous content at the change's
+/// resourceVersion, as the API server's watch cache does (`cacheWatcher.convertToWatchEvent`):
+/// a pod leaving `status.phase=Running` is DELETED showing phase Running.
+fn visible(change: &Change, filter: &Filter) -> Option<(EventType, Object)> {
     let now = filter.matches(&change.object);
     let before = change.old.as_deref().is_some_and(|o| filter.matches(o));
+    let current = || (*change.object).clone();
+    let previous = || {
+        let mut old = change.old.as_deref().cloned().unwrap_or_else(current);
+        old.set_resource_version(change.rv);
+        old
+    };
     match change.event {
-        EventType::Added if now => Some(EventType::Added),
-        EventType::Deleted if before => Some(EventType::Deleted),
+        EventType::Added if now => Some((EventType::Added, current())),
+        // The store's DELETED object already is the last state at the deletion's version.
+        EventType::Deleted if before => Some((EventType::Deleted, current())),
         EventType::Modified => match (before, now) {
-            (true, true) => Some(EventType::Modified),
-            (false, true) => Some(EventType::Added),
-            (true, false) => Some(EventType::Deleted),
+            (true, true) => Some((EventType::Modified, current())),
+            (false, true) => Some((EventType::Added, current())),
+            (true, false) => Some((EventType::Deleted, previous())),
             (false, false) => None,
         },
         _ => None,
@@ -445,9 +489,11 @@ fn start_watch(
         q.get("allowWatchBookmarks").map(String::as_str),
         Some("true" | "1")
     );
+    // `timeoutSeconds=0` (or none) means the server's own limit, as in the real API server.
     let timeout = q
         .get("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
+        .filter(|&t| t > 0)
         .map(Duration::from_secs)
         .unwrap_or(state.config.max_watch);
     let rv: Option<u64> = q.get("resourceVersion").and_then(|r| r.parse().ok());
@@ -540,8 +586,8 @@ async fn stream_watch(
         if change.object.kind() != kind {
             return None;
         }
-        let event = visible(change, &filter)?;
-        Some(event_line(event.as_str(), encode(&change.object, meta)))
+        let (event, object) = visible(change, &filter)?;
+        Some(event_line(event.as_str(), encode(&object, meta)))
     };
     for change in &backlog {
         last_rv = last_rv.max(change.rv);
@@ -553,7 +599,9 @@ async fn stream_watch(
     }
     let deadline = tokio::time::sleep(timeout);
     tokio::pin!(deadline);
-    let mut bookmark = tokio::time::interval(state.config.bookmark_interval);
+    // `interval` panics on a zero period; a configured zero means "as often as possible".
+    let mut bookmark =
+        tokio::time::interval(state.config.bookmark_interval.max(Duration::from_millis(1)));
     bookmark.tick().await;
     loop {
         tokio::select! {

@@ -487,8 +487,9 @@ impl World {
                     .annotations
                     .get_or_insert_with(BTreeMap::new)
                     .insert(REVISION.into(), (max_old_revision + 1).to_string());
-                let d = self.store.update(Object::Deployment(d));
-                if let Object::Deployment(d) = &*d {
+                if let Some(d) = self.store.update(Object::Deployment(d))
+                    && let Object::Deployment(d) = &*d
+                {
                     self.set_progressing(d.clone(), "True", "NewReplicaSetCreated", now);
                 }
                 return;

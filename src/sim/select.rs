@@ -76,6 +76,10 @@ impl LabelSelector {
         Ok(Self(reqs))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
         let get = |k: &str| labels.and_then(|l| l.get(k));
         self.0.iter().all(|r| match r {
@@ -131,6 +135,10 @@ impl FieldSelector {
             reqs.push((field, equal, value.trim().to_string()));
         }
         Ok(Self(reqs))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     /// `get` answers the value of a field for the object at hand.

@@ -56,6 +56,15 @@ impl Kind {
         }
     }
 
+    /// The Go type name the API server puts in a 406 message about a single object.
+    pub const fn internal_type(self) -> &'static str {
+        match self {
+            Kind::Deployment => "*apps.Deployment",
+            Kind::ReplicaSet => "*apps.ReplicaSet",
+            Kind::Pod => "*core.Pod",
+        }
+    }
+
     pub const fn plural(self) -> &'static str {
         match self {
             Kind::Deployment => "deployments",
@@ -92,6 +101,12 @@ impl Object {
             Object::ReplicaSet(o) => &o.metadata,
             Object::Pod(o) => &o.metadata,
         }
+    }
+
+    /// Stamps a resourceVersion: a filtered watch shows an object that stopped matching with
+    /// its previous content at the version of the change.
+    pub fn set_resource_version(&mut self, rv: u64) {
+        self.meta_mut().resource_version = Some(rv.to_string());
     }
 
     fn meta_mut(&mut self) -> &mut ObjectMeta {
@@ -347,17 +362,17 @@ impl Store {
     }
 
     /// Writes a changed object; a changed spec bumps its generation. Unchanged writes are no-ops,
-    /// as the controllers' real updates are.
-    pub fn update(&mut self, mut object: Object) -> Arc<Object> {
+    /// as the controllers' real updates are. An object that is gone stays gone (the real update
+    /// answers 404): a test's read-modify-write racing the kubelet's final delete must not bring
+    /// the pod back as a new ADDED object.
+    pub fn update(&mut self, mut object: Object) -> Option<Arc<Object>> {
         let kind = object.kind();
         let key = object.key();
-        let Some(old) = self.objects[kind.index()].get(&key).cloned() else {
-            return self.create(object);
-        };
+        let old = self.objects[kind.index()].get(&key).cloned()?;
         object.meta_mut().resource_version = old.meta().resource_version.clone();
         object.meta_mut().generation = old.meta().generation;
         if *old == object {
-            return old;
+            return Some(old);
         }
         if old.spec_json() != object.spec_json() {
             let generation = old.meta().generation.unwrap_or(1) + 1;
@@ -367,7 +382,7 @@ impl Store {
         let object = Arc::new(object);
         self.objects[kind.index()].insert(key, object.clone());
         self.record(EventType::Modified, object.clone(), Some(old));
-        object
+        Some(object)
     }
 
     /// Removes an object for good; its DELETED event carries its last state at a new

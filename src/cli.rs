@@ -1,0 +1,240 @@
+//! Command-line flags, in the Prometheus exporter convention (`--web.listen-address`, ...).
+
+use std::net::SocketAddr;
+
+use clap::{Parser, ValueEnum};
+
+use crate::model::DEFAULT_SLO_THRESHOLD_SECS;
+
+/// The default port. The exporter port range 9100-9999 of the Prometheus wiki is fully
+/// allocated, so this one lies outside it, where it collides with none of the exporters listed
+/// there (nor with kube-state-metrics' 8080/8081).
+pub const DEFAULT_PORT: u16 = 10360;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// The Kubernetes rollout lifecycle as Prometheus metrics: terminating pods per workload, drain
+/// durations, time to ready and to fully complete, stuck terminations.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "kube-rollout-exporter", version, about, max_term_width = 100)]
+pub struct Args {
+    /// Run against a built-in simulated cluster (a few Deployments rolling out now and then)
+    /// instead of a real one.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Kubeconfig file. Without it: $KUBECONFIG, ~/.kube/config, then the in-cluster service
+    /// account.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Watch only this namespace (repeatable). Default: all namespaces.
+    #[arg(long = "namespace", short = 'n', value_name = "NS")]
+    pub namespaces: Vec<String>,
+
+    /// Label selector for Deployments (e.g. `team=payments,tier!=batch`); their ReplicaSets and
+    /// pods follow by ownership.
+    #[arg(long, short = 'l', value_name = "SELECTOR")]
+    pub selector: Option<String>,
+
+    /// Address to listen on for HTTP: `host:port`, or `:port` for every interface.
+    #[arg(long = "web.listen-address", value_name = "ADDR", default_value_t = format!(":{DEFAULT_PORT}"), value_parser = parse_listen_address)]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = parse_path)]
+    pub telemetry_path: String,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Deploy-duration SLO threshold (repeatable): a rollout still in flight at this age counts in
+    /// `kube_rollout_slow_total{threshold_seconds}`. Seconds, or with a unit: 900, 900s, 15m, 1h.
+    #[arg(long = "slo-threshold", value_name = "DURATION", value_parser = parse_duration_secs)]
+    pub slo_thresholds: Vec<u64>,
+
+    /// Histogram bucket upper bounds in seconds, comma-separated, replacing the defaults (each
+    /// SLO threshold is always added).
+    #[arg(long, value_name = "SECONDS,...", value_delimiter = ',', value_parser = parse_bucket)]
+    pub buckets: Vec<f64>,
+}
+
+impl Args {
+    /// The SLO thresholds in seconds, the default when none is given.
+    pub fn slo_thresholds(&self) -> Vec<u64> {
+        if self.slo_thresholds.is_empty() {
+            vec![DEFAULT_SLO_THRESHOLD_SECS]
+        } else {
+            self.slo_thresholds.clone()
+        }
+    }
+
+    /// The socket address to bind.
+    pub fn listen_socket(&self) -> SocketAddr {
+        // Validated by the parser; ":port" means every IPv4 interface.
+        let addr = if self.listen_address.starts_with(':') {
+            format!("0.0.0.0{}", self.listen_address)
+        } else {
+            self.listen_address.clone()
+        };
+        addr.parse()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))
+    }
+}
+
+fn parse_listen_address(s: &str) -> Result<String, String> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse::<SocketAddr>()
+        .map(|_| s.to_string())
+        .map_err(|_| {
+            format!(
+                "'{s}' is not host:port or :port (e.g. 127.0.0.1:{DEFAULT_PORT} or :{DEFAULT_PORT})"
+            )
+        })
+}
+
+fn parse_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/')
+        && !s.contains(char::is_whitespace)
+        && !matches!(s, "/" | "/healthz" | "/readyz")
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "'{s}' must start with '/' and not be /, /healthz or /readyz"
+        ))
+    }
+}
+
+/// `900`, `900s`, `15m`, `1h`, `1h30m` → seconds.
+pub fn parse_duration_secs(s: &str) -> Result<u64, String> {
+    let err = || format!("'{s}' is not a duration (e.g. 900, 900s, 15m, 1h)");
+    if let Ok(n) = s.parse::<u64>() {
+        return (n > 0).then_some(n).ok_or_else(err);
+    }
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let n: u64 = digits.parse().map_err(|_| err())?;
+        digits.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(err()),
+        };
+        total = total
+            .checked_add(n.checked_mul(unit).ok_or_else(err)?)
+            .ok_or_else(err)?;
+    }
+    if !digits.is_empty() || total == 0 {
+        return Err(err());
+    }
+    Ok(total)
+}
+
+fn parse_bucket(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("900"), Ok(900));
+        assert_eq!(parse_duration_secs("15m"), Ok(900));
+        assert_eq!(parse_duration_secs("1h30m"), Ok(5400));
+        assert!(parse_duration_secs("0").is_err());
+        assert!(parse_duration_secs("15x").is_err());
+        assert!(parse_duration_secs("m").is_err());
+        assert!(parse_duration_secs("").is_err());
+    }
+
+    #[test]
+    fn flags_in_the_exporter_convention() {
+        let a = Args::try_parse_from([
+            "x",
+            "--web.listen-address",
+            "127.0.0.1:1234",
+            "--namespace",
+            "a",
+            "-n",
+            "b",
+            "--slo-threshold",
+            "10m",
+            "--slo-threshold",
+            "1h",
+            "--buckets",
+            "1,5,30",
+            "--log.format",
+            "json",
+        ])
+        .expect("valid flags");
+        assert_eq!(a.listen_socket().to_string(), "127.0.0.1:1234");
+        assert_eq!(a.namespaces, ["a", "b"]);
+        assert_eq!(a.slo_thresholds(), [600, 3600]);
+        assert_eq!(a.buckets, [1.0, 5.0, 30.0]);
+        assert_eq!(a.log_format, LogFormat::Json);
+        let d = Args::try_parse_from(["x"]).expect("defaults");
+        assert_eq!(d.listen_socket().port(), DEFAULT_PORT);
+        assert_eq!(d.telemetry_path, "/metrics");
+        assert_eq!(d.slo_thresholds(), [900]);
+        for bad in [
+            vec!["x", "--web.listen-address", "nope"],
+            vec!["x", "--web.telemetry-path", "metrics"],
+            vec!["x", "--slo-threshold", "soon"],
+            vec!["x", "--buckets", "1,-2"],
+            vec!["x", "--log.level", "loud"],
+        ] {
+            assert!(Args::try_parse_from(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

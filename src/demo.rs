@@ -1,0 +1,116 @@
+//! `--demo`: the simulated cluster and a scenario that keeps it interesting, in one process with
+//! the exporter. Only ever started by the flag; the exporter never falls back to it.
+//!
+//! The seed case comes first: `shop/web` rolls out 5 s after start with 8 s drains, so within a
+//! minute the metrics show a rollout ready while its old pods drain, then complete. After that a
+//! rollout starts every 15-40 s on a random Deployment, and now and then a pod is held by a
+//! finalizer so its termination goes overdue, until the finalizer is removed 90 s later.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use tracing::{info, warn};
+
+use crate::sim::{SimCluster, SimConfig, SimDeployment, SimError};
+
+/// The Deployments of the demo cluster.
+fn deployments() -> Vec<SimDeployment> {
+    vec![
+        SimDeployment::new("shop", "web").drain_seconds(8.0),
+        SimDeployment::new("shop", "api")
+            .replicas(4)
+            .rolling(
+                IntOrString::String("25%".into()),
+                IntOrString::String("25%".into()),
+            )
+            .drain_seconds(3.0),
+        SimDeployment::new("blog", "frontend")
+            .replicas(2)
+            .recreate()
+            .drain_seconds(2.0),
+        SimDeployment::new("batch", "worker")
+            .replicas(3)
+            .drain_seconds(20.0)
+            .grace_seconds(30),
+    ]
+}
+
+/// A small deterministic generator: the demo needs variety, not cryptography.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below.max(1)
+    }
+}
+
+/// Starts the demo cluster with its Deployments.
+pub async fn start() -> Result<SimCluster, SimError> {
+    let sim = SimCluster::start(SimConfig::default()).await?;
+    for d in deployments() {
+        sim.create_deployment(&d)?;
+    }
+    Ok(sim)
+}
+
+/// Drives rollouts on the demo cluster until the task is dropped.
+pub async fn run_scenario(sim: &SimCluster) {
+    let all = deployments();
+    let mut rng = Lcg(0x2545_F491_4F6C_DD1D);
+    let mut version = 2u64;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let mut next = Some(0usize);
+    let mut held: Option<(String, String, tokio::time::Instant)> = None;
+    loop {
+        let i = next
+            .take()
+            .unwrap_or_else(|| rng.next(all.len() as u64) as usize);
+        let d = &all[i];
+        if held.is_none() && rng.next(3) == 0 {
+            // Hold one current pod with a finalizer: it will be overdue once deleted.
+            if let Ok(pods) = sim.pods() {
+                let pod = pods.iter().find(|p| {
+                    p.metadata.namespace.as_deref() == Some(d.namespace.as_str())
+                        && p.metadata.deletion_timestamp.is_none()
+                        && p.metadata
+                            .name
+                            .as_deref()
+                            .is_some_and(|n| n.starts_with(&format!("{}-", d.name)))
+                });
+                if let Some(name) = pod.and_then(|p| p.metadata.name.clone()) {
+                    match sim.add_finalizer(&d.namespace, &name, "demo.kube-rollout-exporter/hold")
+                    {
+                        Ok(()) => {
+                            info!(namespace = %d.namespace, pod = %name, "demo: holding a pod with a finalizer");
+                            held = Some((d.namespace.clone(), name, tokio::time::Instant::now()));
+                        }
+                        Err(e) => warn!(error = %e, "demo: could not add a finalizer"),
+                    }
+                }
+            }
+        }
+        let image = format!("registry.local/{}:v{version}", d.name);
+        version += 1;
+        match sim.set_image(&d.namespace, &d.name, &image) {
+            Ok(()) => {
+                info!(namespace = %d.namespace, deployment = %d.name, %image, "demo: rolling out")
+            }
+            Err(e) => warn!(error = %e, "demo: rollout failed to start"),
+        }
+        let pause = Duration::from_secs(15 + rng.next(26));
+        tokio::time::sleep(pause).await;
+        if let Some((ns, name, since)) = &held
+            && since.elapsed() >= Duration::from_secs(90)
+        {
+            if let Err(e) = sim.remove_finalizers(ns, name) {
+                warn!(error = %e, "demo: could not remove a finalizer");
+            }
+            info!(namespace = %ns, pod = %name, "demo: released the held pod");
+            held = None;
+        }
+    }
+}

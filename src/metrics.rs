@@ -1,0 +1,401 @@
+//! `/metrics`: the model's values and the exporter's self-metrics, computed at scrape time.
+//!
+//! A prometheus-client [`Collector`] copies a snapshot out of the model (one lock, released before
+//! any encoding), then encodes every series from it, so no series outlives its workload. The same
+//! registry renders OpenMetrics (what Prometheus negotiates) or the classic text format 0.0.4.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::model::{Histogram, Phase, Resource, WorkloadMetrics};
+use crate::process;
+use crate::state::Shared;
+
+/// The exporter's version, as `kube_rollout_exporter_build_info{version}` reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Content type of the OpenMetrics text format.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the classic Prometheus text format.
+pub const TEXT_004: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The collector of every series. See the module documentation.
+#[derive(Debug)]
+pub struct RolloutCollector {
+    shared: Arc<Shared>,
+}
+
+/// A registry holding the collector.
+pub fn registry(shared: Arc<Shared>) -> Registry {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(RolloutCollector { shared }));
+    registry
+}
+
+/// Renders the registry in the format the `Accept` header asks for: OpenMetrics when it names
+/// `application/openmetrics-text`, text 0.0.4 otherwise. Returns the content type and the body.
+pub fn render(registry: &Registry, accept: Option<&str>) -> (&'static str, String) {
+    let mut out = String::with_capacity(64 * 1024);
+    let openmetrics = accept.is_some_and(|a| a.contains("application/openmetrics-text"));
+    let result = if openmetrics {
+        prometheus_client::encoding::text::encode(&mut out, registry)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+    };
+    if result.is_err() {
+        // Encoding into a String cannot fail; keep whatever was written rather than nothing.
+        tracing::error!("encoding metrics failed");
+    }
+    (if openmetrics { OPENMETRICS } else { TEXT_004 }, out)
+}
+
+type Labels<'a> = [(&'static str, &'a str); 3];
+
+fn labels(m: &WorkloadMetrics) -> Labels<'_> {
+    [
+        ("namespace", m.key.namespace.as_str()),
+        ("workload", m.key.name.as_str()),
+        ("workload_type", m.key.kind.as_str()),
+    ]
+}
+
+/// Non-cumulative `(upper bound, count)` pairs ending with +Inf, as the encoder wants them.
+fn buckets(h: &Histogram) -> Vec<(f64, u64)> {
+    let mut previous = 0;
+    h.cumulative_buckets()
+        .map(|(le, cumulative)| {
+            let n = cumulative - previous;
+            previous = cumulative;
+            (le, n)
+        })
+        .collect()
+}
+
+/// Encodes one gauge family with a value per workload.
+fn gauge_family(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    workloads: &[WorkloadMetrics],
+    value: impl Fn(&WorkloadMetrics) -> Option<f64>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(name, help, unit, MetricType::Gauge)?;
+    for m in workloads {
+        if let Some(v) = value(m) {
+            family.encode_family(&labels(m))?.encode_gauge(&v)?;
+        }
+    }
+    Ok(())
+}
+
+fn histogram_family<'a>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl Iterator<Item = (Vec<(&'static str, &'a str)>, &'a Histogram)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family =
+        encoder.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+    for (labels, h) in series {
+        family
+            .encode_family(&labels)?
+            .encode_histogram::<NoLabelSet>(h.sum(), h.count(), &buckets(h), None)?;
+    }
+    Ok(())
+}
+
+fn counter(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    encoder
+        .encode_descriptor(name, help, unit, MetricType::Counter)?
+        .encode_counter::<NoLabelSet, _, f64>(&value, None)
+}
+
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    unit: Option<&Unit>,
+    value: f64,
+) -> Result<(), std::fmt::Error> {
+    encoder
+        .encode_descriptor(name, help, unit, MetricType::Gauge)?
+        .encode_gauge(&value)
+}
+
+impl Collector for RolloutCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snap = self.shared.snapshot();
+        let w = &snap.workloads;
+        let e = &mut encoder;
+
+        gauge_family(
+            e,
+            "kube_rollout_terminating_pods",
+            "Pods of the workload with a deletionTimestamp that still exist.",
+            None,
+            w,
+            |m| Some(m.terminating_pods as f64),
+        )?;
+        gauge_family(
+            e,
+            "kube_rollout_terminating_pods_overdue",
+            "Terminating pods still present after their first observed deletionTimestamp.",
+            None,
+            w,
+            |m| Some(m.terminating_pods_overdue as f64),
+        )?;
+        gauge_family(
+            e,
+            "kube_rollout_oldest_termination",
+            "Scrape time minus the earliest deletion request among terminating pods; 0 when none.",
+            Some(&Unit::Seconds),
+            w,
+            |m| Some(m.oldest_termination_seconds),
+        )?;
+        gauge_family(
+            e,
+            "kube_rollout_in_progress",
+            "Age of the rollout in flight; 0 when none.",
+            Some(&Unit::Seconds),
+            w,
+            |m| Some(m.in_progress_seconds),
+        )?;
+        {
+            let mut family = e.encode_descriptor(
+                "kube_rollout_phase",
+                "1 for the workload's rollout phase, 0 for the others.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for m in w {
+                let base = labels(m);
+                for phase in Phase::ALL {
+                    let l = [base[0], base[1], base[2], ("phase", phase.as_str())];
+                    family
+                        .encode_family(&l)?
+                        .encode_gauge(&i64::from(m.phase == phase))?;
+                }
+            }
+        }
+        gauge_family(
+            e,
+            "kube_rollout_revision",
+            "The Deployment's deployment.kubernetes.io/revision.",
+            None,
+            w,
+            |m| m.revision.map(|r| r as f64),
+        )?;
+        gauge_family(
+            e,
+            "kube_rollout_last_started_timestamp",
+            "Unix time of the last rollout start.",
+            Some(&Unit::Seconds),
+            w,
+            |m| m.last_started_timestamp,
+        )?;
+        gauge_family(
+            e,
+            "kube_rollout_last_completed_timestamp",
+            "Unix time of the last rollout completion seen by this exporter process.",
+            Some(&Unit::Seconds),
+            w,
+            |m| m.last_completed_timestamp,
+        )?;
+
+        histogram_family(
+            e,
+            "kube_rollout_pod_termination_duration",
+            "From a pod's deletion request to its object being gone.",
+            w.iter()
+                .filter_map(|m| Some((labels(m).to_vec(), m.pod_termination_duration.as_ref()?))),
+        )?;
+        histogram_family(
+            e,
+            "kube_rollout_duration",
+            "From rollout start to the milestone: ready (kubectl's moment) or complete (every old pod gone).",
+            w.iter().flat_map(|m| {
+                [
+                    ("ready", &m.ready_duration),
+                    ("complete", &m.complete_duration),
+                ]
+                .into_iter()
+                .filter_map(move |(milestone, h)| {
+                    let mut l = labels(m).to_vec();
+                    l.push(("milestone", milestone));
+                    Some((l, h.as_ref()?))
+                })
+            }),
+        )?;
+        histogram_family(
+            e,
+            "kube_rollout_drain_tail",
+            "Complete minus ready: how long old pods outlived kubectl's success.",
+            w.iter()
+                .filter_map(|m| Some((labels(m).to_vec(), m.drain_tail.as_ref()?))),
+        )?;
+
+        for (name, help, value) in [
+            (
+                "kube_rollout_started",
+                "Rollouts started (revision changes) since the exporter started.",
+                (|m: &WorkloadMetrics| m.started_total) as fn(&WorkloadMetrics) -> u64,
+            ),
+            (
+                "kube_rollout_superseded",
+                "Rollouts superseded by a newer revision before completing.",
+                |m: &WorkloadMetrics| m.superseded_total,
+            ),
+        ] {
+            let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for m in w {
+                family
+                    .encode_family(&labels(m))?
+                    .encode_counter::<NoLabelSet, _, f64>(&value(m), None)?;
+            }
+        }
+        {
+            let mut family = e.encode_descriptor("kube_rollout_slow", "Rollouts in flight that passed the SLO threshold age (superseded ones only if they passed it first).", None, MetricType::Counter)?;
+            for m in w {
+                for (threshold, count) in &m.slow_total {
+                    let t = threshold.to_string();
+                    let base = labels(m);
+                    let l = [base[0], base[1], base[2], ("threshold_seconds", t.as_str())];
+                    family
+                        .encode_family(&l)?
+                        .encode_counter::<NoLabelSet, _, f64>(count, None)?;
+                }
+            }
+        }
+
+        // Self-metrics.
+        e.encode_descriptor(
+            "kube_rollout_exporter_build",
+            "Build information of the exporter.",
+            None,
+            MetricType::Info,
+        )?
+        .encode_info(&[("version", VERSION)])?;
+        for (name, help, value) in [
+            (
+                "kube_rollout_exporter_watch_events",
+                "Watch events received, per resource.",
+                (|s: &crate::state::WatchStats| s.events.load(Ordering::Relaxed))
+                    as fn(&crate::state::WatchStats) -> u64,
+            ),
+            (
+                "kube_rollout_exporter_watch_errors",
+                "Watch errors (failed lists and watches, undecodable objects), per resource.",
+                |s| s.errors.load(Ordering::Relaxed),
+            ),
+            (
+                "kube_rollout_exporter_watch_restarts",
+                "Relists after the first list (410 Expired, lost events), per resource.",
+                |s| s.restarts.load(Ordering::Relaxed),
+            ),
+        ] {
+            let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for r in Resource::ALL {
+                family
+                    .encode_family(&[("resource", r.as_str())])?
+                    .encode_counter::<NoLabelSet, _, f64>(&value(self.shared.watch(r)), None)?;
+            }
+        }
+        {
+            let s = &snap.stats;
+            let mut family = e.encode_descriptor(
+                "kube_rollout_exporter_objects",
+                "Objects tracked, per resource.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (r, n) in [
+                (Resource::Deployments, s.deployments),
+                (Resource::ReplicaSets, s.replicasets),
+                (Resource::Pods, s.pods),
+                (Resource::FinishedPods, s.finished_pods),
+            ] {
+                family
+                    .encode_family(&[("resource", r.as_str())])?
+                    .encode_gauge(&n)?;
+            }
+        }
+        {
+            let now = std::time::Instant::now();
+            let mut family = e.encode_descriptor(
+                "kube_rollout_exporter_synced",
+                "1 once the resource's first list finished and while its watch is not failing.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (i, r) in Resource::ALL.into_iter().enumerate() {
+                let ok = snap.synced[i] && !self.shared.watch(r).failing(now, self.shared.started);
+                family
+                    .encode_family(&[("resource", r.as_str())])?
+                    .encode_gauge(&i64::from(ok))?;
+            }
+        }
+        {
+            let s = &snap.stats;
+            let mut family = e.encode_descriptor("kube_rollout_exporter_imprecise_observations", "Observations timed at a relist (watch gap) or not observed (deletion request time unknown).", None, MetricType::Counter)?;
+            for (reason, n) in [
+                ("gap_termination", s.imprecise_gap_terminations),
+                ("gap_milestone", s.imprecise_gap_milestones),
+                ("unknown_request", s.imprecise_unknown_request),
+            ] {
+                family
+                    .encode_family(&[("reason", reason)])?
+                    .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
+            }
+        }
+        counter(
+            e,
+            "kube_rollout_exporter_unknown_start_rollouts",
+            "Rollouts recovered after an exporter restart whose start cannot be known (durations not observed).",
+            None,
+            snap.stats.unknown_start_rollouts as f64,
+        )?;
+        if let Some(p) = process::read() {
+            counter(
+                e,
+                "process_cpu",
+                "Total user and system CPU time spent.",
+                Some(&Unit::Seconds),
+                p.cpu_seconds,
+            )?;
+            gauge(
+                e,
+                "process_resident_memory",
+                "Resident memory size.",
+                Some(&Unit::Bytes),
+                p.resident_bytes as f64,
+            )?;
+            gauge(
+                e,
+                "process_open_fds",
+                "Open file descriptors.",
+                None,
+                p.open_fds as f64,
+            )?;
+            gauge(
+                e,
+                "process_start_time",
+                "Start time of the process since the Unix epoch.",
+                Some(&Unit::Seconds),
+                p.start_time_seconds,
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! What the adapters share: the model behind one lock, and per-resource watch statistics.
+//!
+//! The lock is held only to apply one event or to take one snapshot; nothing writes to a socket
+//! or waits on the network while holding it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::model::{Event, Model, ModelStats, Resource, Timestamp, WorkloadMetrics};
+
+/// The exporter's clock: receive times and scrape times for the model.
+pub fn now() -> Timestamp {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    Timestamp::from_micros(micros)
+}
+
+/// A watch that has failed for this long without a success makes the exporter not ready.
+pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
+
+/// Counters and health of the watches of one resource (all namespaces together).
+#[derive(Debug, Default)]
+pub struct WatchStats {
+    pub events: AtomicU64,
+    pub errors: AtomicU64,
+    pub restarts: AtomicU64,
+    health: Mutex<Health>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Health {
+    last_success: Option<Instant>,
+    last_error: Option<Instant>,
+}
+
+impl WatchStats {
+    pub fn success(&self, at: Instant) {
+        if let Ok(mut h) = self.health.lock() {
+            h.last_success = Some(at);
+        }
+    }
+
+    pub fn error(&self, at: Instant) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut h) = self.health.lock() {
+            h.last_error = Some(at);
+        }
+    }
+
+    /// Failing: the latest outcome is a recent error and nothing succeeded for
+    /// [`UNHEALTHY_AFTER`]. kube's watcher reports no event when a watch restarts quietly, so an
+    /// error older than that is taken as recovered: routine 410 relists and one-off drops do not
+    /// flap readiness, an API server that stays away does.
+    pub fn failing(&self, now: Instant, started: Instant) -> bool {
+        let Ok(h) = self.health.lock() else {
+            return true;
+        };
+        let Some(error) = h.last_error else {
+            return false;
+        };
+        let success = h.last_success.unwrap_or(started);
+        error > success
+            && now.duration_since(success) > UNHEALTHY_AFTER
+            && now.duration_since(error) < UNHEALTHY_AFTER
+    }
+}
+
+/// State shared by the watches, the HTTP server and the metrics.
+#[derive(Debug)]
+pub struct Shared {
+    model: Mutex<Model>,
+    watches: [WatchStats; 4],
+    pub started: Instant,
+}
+
+/// What a scrape reads, copied out under the lock.
+pub struct Snapshot {
+    pub workloads: Vec<WorkloadMetrics>,
+    pub stats: ModelStats,
+    pub synced: [bool; 4],
+    pub slo_thresholds: Vec<u64>,
+}
+
+impl Shared {
+    pub fn new(model: Model) -> Self {
+        Self {
+            model: Mutex::new(model),
+            watches: Default::default(),
+            started: Instant::now(),
+        }
+    }
+
+    fn model(&self) -> MutexGuard<'_, Model> {
+        // A panic while applying one event must not stop every later scrape: the model's
+        // invariants hold between events, so its state is still usable.
+        self.model
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies one event received now.
+    pub fn handle(&self, event: Event) {
+        let now = now();
+        self.model().handle(event, now);
+    }
+
+    pub fn watch(&self, resource: Resource) -> &WatchStats {
+        &self.watches[resource as usize]
+    }
+
+    /// Everything a scrape needs, taken under the lock in one go.
+    pub fn snapshot(&self) -> Snapshot {
+        let now = now();
+        let mut model = self.model();
+        Snapshot {
+            workloads: model.snapshot(now),
+            stats: model.stats(),
+            synced: Resource::ALL.map(|r| model.is_synced(r)),
+            slo_thresholds: model.config().slo_thresholds().to_vec(),
+        }
+    }
+
+    /// Ready: every resource finished its first list and no watch is failing.
+    pub fn readiness(&self) -> Result<(), String> {
+        let synced = {
+            let model = self.model();
+            Resource::ALL.map(|r| (r, model.is_synced(r)))
+        };
+        let now = Instant::now();
+        let not_synced: Vec<&str> = synced
+            .iter()
+            .filter(|(_, s)| !s)
+            .map(|(r, _)| r.as_str())
+            .collect();
+        if !not_synced.is_empty() {
+            return Err(format!(
+                "waiting for the first list of: {}",
+                not_synced.join(", ")
+            ));
+        }
+        let failing: Vec<&str> = Resource::ALL
+            .iter()
+            .filter(|r| self.watch(**r).failing(now, self.started))
+            .map(|r| r.as_str())
+            .collect();
+        if !failing.is_empty() {
+            return Err(format!(
+                "watches failing for over {} s: {}",
+                UNHEALTHY_AFTER.as_secs(),
+                failing.join(", ")
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_fails_only_after_a_minute_of_errors_without_success() {
+        let start = Instant::now();
+        let s = WatchStats::default();
+        let at = |secs| start + Duration::from_secs(secs);
+        s.success(at(0));
+        assert!(!s.failing(at(10), start));
+        s.error(at(10));
+        assert!(!s.failing(at(30), start), "a fresh error: not yet a minute");
+        s.error(at(59));
+        assert!(s.failing(at(61), start), "errors for over a minute");
+        s.success(at(62));
+        assert!(!s.failing(at(63), start), "recovered by a relist");
+        s.error(at(70));
+        assert!(
+            !s.failing(at(140), start),
+            "an old error with no repeat is taken as recovered"
+        );
+    }
+}
