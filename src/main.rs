@@ -104,6 +104,7 @@ async fn run(args: Args) -> Result<()> {
         .with_context(|| {
             format!("cannot listen on {listen}: choose another --web.listen-address")
         })?;
+    let listen = listener.local_addr().unwrap_or(listen);
 
     // The demo cluster lives as long as `run`; dropping it stops its server and tasks.
     let (config, _demo) = if args.demo {

@@ -20,6 +20,7 @@ use kube_rollout_exporter::model::{
 };
 use serde_json::Value;
 
+pub mod exporter;
 pub mod http;
 
 /// A recording: a scenario name under `tests/fixtures/k8s-recordings/`, or a directory of the

@@ -1,0 +1,186 @@
+//! Runs the real exporter binary as a child process and reads its metrics over HTTP.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running exporter; killed and reaped on drop.
+pub struct Exporter {
+    child: Child,
+    pub addr: SocketAddr,
+    /// Every log line the exporter wrote so far (stderr, JSON).
+    pub logs: mpsc::Receiver<String>,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The path of the binary cargo built for this test run.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_kube-rollout-exporter")
+}
+
+impl Exporter {
+    /// Starts the exporter on an ephemeral loopback port with `kubeconfig` and extra flags, and
+    /// waits (at most 20 s) for it to log the address it listens on.
+    pub fn start(kubeconfig: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(binary())
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--log.format",
+                "json",
+                "--log.level",
+                "debug",
+            ])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the exporter binary");
+        let stderr = child.stderr.take().expect("stderr piped");
+        let (tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = logs
+                .recv_timeout(left)
+                .expect("the exporter logs its listen address within 20 s");
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v["fields"]["message"] == "kube-rollout-exporter started" {
+                let listen = v["fields"]["listen"].as_str().expect("listen field");
+                break listen.parse().expect("a socket address");
+            }
+        };
+        Self { child, addr, logs }
+    }
+
+    /// Sends SIGTERM and waits for the exit status (at most 10 s).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "exporter did not exit within 10 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// One scrape, parsed: `name{labels}` → value, labels sorted by name.
+#[derive(Debug, Default)]
+pub struct Scrape(pub BTreeMap<String, f64>);
+
+/// Splits `name{a="x",b="y"} value` into the series key (labels sorted) and the value.
+fn parse_line(line: &str) -> Option<(String, f64)> {
+    let (series, value) = line.rsplit_once(' ')?;
+    let value: f64 = match value {
+        "+Inf" => f64::INFINITY,
+        v => v.parse().ok()?,
+    };
+    let (name, labels) = match series.split_once('{') {
+        Some((n, rest)) => (n, rest.trim_end_matches('}')),
+        None => (series, ""),
+    };
+    let mut pairs: Vec<&str> = labels
+        .split("\",")
+        .map(|p| p.trim_end_matches('"'))
+        .filter(|p| !p.is_empty())
+        .collect();
+    pairs.sort_unstable();
+    let labels: Vec<String> = pairs.iter().map(|p| format!("{p}\"")).collect();
+    Some((format!("{name}{{{}}}", labels.join(",")), value))
+}
+
+impl Scrape {
+    pub fn parse(text: &str) -> Self {
+        Self(
+            text.lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .filter_map(parse_line)
+                .collect(),
+        )
+    }
+
+    /// The value of the series `name` whose labels include every `label="value"` given.
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let mut found = self.0.iter().filter(|(k, _)| {
+            k.starts_with(&format!("{name}{{"))
+                && labels
+                    .iter()
+                    .all(|(l, v)| k.contains(&format!("{l}=\"{v}\"")))
+        });
+        let first = found.next().map(|(_, v)| *v);
+        assert!(
+            found.next().is_none(),
+            "{name} {labels:?} matches more than one series"
+        );
+        first
+    }
+
+    /// Like [`Self::get`], for a workload of namespace `shop`.
+    pub fn web(&self, name: &str, workload: &str, more: &[(&str, &str)]) -> Option<f64> {
+        let mut labels = vec![("namespace", "shop"), ("workload", workload)];
+        labels.extend_from_slice(more);
+        self.get(name, &labels)
+    }
+}
+
+/// GETs `/metrics` (classic text format) from the exporter.
+pub async fn scrape(addr: SocketAddr) -> Scrape {
+    let reply = super::http::get(addr, "/metrics", "text/plain").await;
+    assert_eq!(reply.status, 200);
+    Scrape::parse(&String::from_utf8_lossy(&reply.body))
+}
+
+/// Scrapes until `check` passes or `within` has passed; returns the passing scrape or panics
+/// with `what` and the last scrape.
+pub async fn wait_metrics(
+    addr: SocketAddr,
+    what: &str,
+    within: Duration,
+    check: impl Fn(&Scrape) -> bool,
+) -> Scrape {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = scrape(addr).await;
+        if check(&s) {
+            return s;
+        }
+        if Instant::now() >= deadline {
+            let interesting: Vec<_> =
+                s.0.iter()
+                    .filter(|(k, _)| k.starts_with("kube_rollout_") && !k.contains("_bucket"))
+                    .collect();
+            panic!("timed out after {within:?} waiting for {what}; last scrape: {interesting:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
