@@ -87,6 +87,24 @@ pub struct Args {
     #[arg(long = "slo-threshold", value_name = "DURATION", value_parser = parse_duration_secs)]
     pub slo_thresholds: Vec<u64>,
 
+    /// This exporter's shard, from 0 to --total-shards minus 1. A workload (a Deployment with its
+    /// ReplicaSets and Pods) always lands in one shard.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub shard: u64,
+
+    /// Number of shards the workloads are split across.
+    #[arg(long = "total-shards", value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub total_shards: u64,
+
+    /// Automatic sharding: the name of this pod of a StatefulSet; the shard is its ordinal and the
+    /// total its StatefulSet's replicas (needs get on pods and statefulsets in its namespace).
+    #[arg(long, value_name = "NAME", requires = "pod_namespace", conflicts_with_all = ["shard", "total_shards"])]
+    pub pod: Option<String>,
+
+    /// The namespace of --pod.
+    #[arg(long = "pod-namespace", value_name = "NS", requires = "pod")]
+    pub pod_namespace: Option<String>,
+
     /// Histogram bucket upper bounds in seconds, comma-separated, replacing the defaults (each
     /// SLO threshold is always added).
     #[arg(long, value_name = "SECONDS,...", value_delimiter = ',', value_parser = parse_bucket)]
@@ -94,6 +112,19 @@ pub struct Args {
 }
 
 impl Args {
+    /// Checks what clap cannot express: the shard lies within the total.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shard >= self.total_shards {
+            return Err(format!(
+                "--shard {} is out of range: shards are numbered 0 to {} for --total-shards {}",
+                self.shard,
+                self.total_shards - 1,
+                self.total_shards
+            ));
+        }
+        Ok(())
+    }
+
     /// The SLO thresholds in seconds, the default when none is given.
     pub fn slo_thresholds(&self) -> Vec<u64> {
         if self.slo_thresholds.is_empty() {
@@ -227,7 +258,19 @@ mod tests {
         assert_eq!(d.listen_socket().port(), DEFAULT_PORT);
         assert_eq!(d.telemetry_path, "/metrics");
         assert_eq!(d.slo_thresholds(), [900]);
+        let sharded =
+            Args::try_parse_from(["x", "--shard", "3", "--total-shards", "3"]).expect("parses");
+        assert!(sharded.validate().is_err(), "shard 3 of 3 is out of range");
+        assert!(
+            Args::try_parse_from(["x", "--pod", "e-1"]).is_err(),
+            "--pod needs --pod-namespace"
+        );
+        assert!(
+            Args::try_parse_from(["x", "--pod", "e-1", "--pod-namespace", "m", "--shard", "1"])
+                .is_err()
+        );
         for bad in [
+            vec!["x", "--total-shards", "0"],
             vec!["x", "--web.listen-address", "nope"],
             vec!["x", "--web.telemetry-path", "metrics"],
             vec!["x", "--slo-threshold", "soon"],

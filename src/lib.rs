@@ -18,6 +18,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod process;
+pub mod shard;
 pub mod sim;
 pub mod state;
 pub mod watch;

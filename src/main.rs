@@ -14,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 use kube_rollout_exporter::cli::{Args, LogFormat};
 use kube_rollout_exporter::model::{DEFAULT_BUCKETS, Model, ModelConfig};
+use kube_rollout_exporter::shard::{self, Sharding};
 use kube_rollout_exporter::state::Shared;
 use kube_rollout_exporter::{demo, http, metrics, watch};
 
@@ -135,12 +136,6 @@ async fn run(args: Args) -> Result<()> {
     let model_config = ModelConfig::with_buckets(&base_buckets, &args.slo_thresholds())
         .with_namespaces(&args.namespaces);
     let shared = Arc::new(Shared::new(Model::new(model_config)));
-    let scope = watch::Scope {
-        namespaces: args.namespaces.clone(),
-        selector: args.selector.clone(),
-    };
-    let watches = watch::spawn(client, &scope, shared.clone());
-
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let server = Arc::new(http::Server {
         shared: shared.clone(),
@@ -148,6 +143,31 @@ async fn run(args: Args) -> Result<()> {
         telemetry_path: args.telemetry_path.clone(),
     });
     let http = tokio::spawn(http::serve(listener, server, stopped));
+
+    // Watches start once the shard is known; automatic sharding asks the API server, which may
+    // not be up yet: the HTTP server already answers (not ready) meanwhile.
+    let watches = {
+        let shared = shared.clone();
+        let scope = watch::Scope {
+            namespaces: args.namespaces.clone(),
+            selector: args.selector.clone(),
+            sharding: Sharding {
+                shard: args.shard,
+                total: args.total_shards,
+            },
+        };
+        let auto = args.pod.clone().zip(args.pod_namespace.clone());
+        tokio::spawn(async move {
+            let sharding = match auto {
+                Some((pod, ns)) => discover_shard(&client, &pod, &ns).await,
+                None => scope.sharding,
+            };
+            let _ = shared.sharding.set(sharding);
+            let scope = watch::Scope { sharding, ..scope };
+            let tasks = watch::spawn(client, &scope, shared);
+            futures::future::join_all(tasks).await;
+        })
+    };
     info!(
         version = metrics::VERSION,
         listen = %listen,
@@ -159,14 +179,65 @@ async fn run(args: Args) -> Result<()> {
     shutdown_signal().await;
     info!("shutting down");
     let _ = stop.send(true);
-    for w in watches {
-        w.abort();
-    }
+    watches.abort();
     if let Some((_, scenario)) = &_demo {
         scenario.abort();
     }
     let _ = http.await;
     Ok(())
+}
+
+/// Automatic sharding: the shard is this pod's StatefulSet ordinal, the total its StatefulSet's
+/// replicas. Retries with backoff until the API server answers; a pod that is not part of a
+/// StatefulSet is a configuration error that retrying will not fix, so it is logged and retried
+/// slowly too (the exporter stays not ready, which the rollout of the exporter itself shows).
+async fn discover_shard(client: &Client, pod: &str, namespace: &str) -> Sharding {
+    let mut delay = std::time::Duration::from_millis(500);
+    loop {
+        match try_discover_shard(client, pod, namespace).await {
+            Ok(s) => {
+                info!(shard = s.shard, total = s.total, "automatic sharding");
+                return s;
+            }
+            Err(e) => {
+                warn!(error = %format!("{e:#}"), "automatic sharding: retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn try_discover_shard(client: &Client, pod: &str, namespace: &str) -> Result<Sharding> {
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use k8s_openapi::api::core::v1::Pod;
+    let p = kube::Api::<Pod>::namespaced(client.clone(), namespace)
+        .get(pod)
+        .await
+        .with_context(|| format!("cannot get pod {namespace}/{pod} (--pod)"))?;
+    let owner = p
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.controller == Some(true) && r.kind == "StatefulSet")
+        .ok_or_else(|| {
+            anyhow!(
+                "pod {namespace}/{pod} is not part of a StatefulSet: use --shard and --total-shards"
+            )
+        })?;
+    let sts = kube::Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        .get(&owner.name)
+        .await
+        .with_context(|| format!("cannot get statefulset {namespace}/{}", owner.name))?;
+    let total = sts.spec.and_then(|s| s.replicas).unwrap_or(1).max(1) as u64;
+    let shard = shard::ordinal_of(pod).ok_or_else(|| anyhow!("pod name {pod} has no ordinal"))?;
+    if shard >= total {
+        return Err(anyhow!(
+            "ordinal {shard} of {pod} is not below the StatefulSet's {total} replicas"
+        ));
+    }
+    Ok(Sharding { shard, total })
 }
 
 async fn shutdown_signal() {

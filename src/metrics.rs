@@ -359,6 +359,24 @@ impl Collector for RolloutCollector {
                     .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
             }
         }
+        if let Some(sharding) = self.shared.sharding.get() {
+            let help = "This exporter's shard (0 to total shards minus 1).";
+            gauge(
+                e,
+                "kube_rollout_exporter_shard_ordinal",
+                help,
+                None,
+                sharding.shard as f64,
+            )?;
+            let help = "Number of shards the workloads are split across.";
+            gauge(
+                e,
+                "kube_rollout_exporter_total_shards",
+                help,
+                None,
+                sharding.total as f64,
+            )?;
+        }
         counter(
             e,
             "kube_rollout_exporter_unknown_start_rollouts",

@@ -4,10 +4,11 @@
 //! or waits on the network while holding it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::{Event, Model, ModelStats, Resource, Timestamp, WorkloadMetrics};
+use crate::shard::Sharding;
 
 /// The exporter's clock: receive times and scrape times for the model.
 pub fn now() -> Timestamp {
@@ -73,6 +74,8 @@ pub struct Shared {
     model: Mutex<Model>,
     watches: [WatchStats; 4],
     pub started: Instant,
+    /// This exporter's shard, once known (automatic sharding asks the API server first).
+    pub sharding: OnceLock<Sharding>,
 }
 
 /// What a scrape reads, copied out under the lock.
@@ -89,6 +92,7 @@ impl Shared {
             model: Mutex::new(model),
             watches: Default::default(),
             started: Instant::now(),
+            sharding: OnceLock::new(),
         }
     }
 

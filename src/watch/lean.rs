@@ -3,8 +3,8 @@
 //! `PartialObjectMeta<K>` decodes the whole `ObjectMeta`, and `managedFields` are two thirds of
 //! every metadata-only event in the recordings. [`Lean<K>`] asks the API server for the same
 //! metadata-only representation (`Resource::metadata_api`), but decodes only name, namespace,
-//! uid, resourceVersion, timestamps, the controller owner reference and the revision annotation;
-//! serde skips everything else without allocating it.
+//! uid, resourceVersion, timestamps, the controller owner reference, the revision annotation and
+//! the pod-template-hash label (for sharding); serde skips everything else without allocating it.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -17,6 +17,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::convert::REVISION_ANNOTATION;
+use crate::shard::POD_TEMPLATE_HASH;
 
 /// The lean metadata of a `K`. See the module documentation.
 #[derive(Clone, Debug, Default)]
@@ -89,10 +90,28 @@ struct LeanMeta {
     owner_references: Option<Vec<LeanOwner>>,
     #[serde(default)]
     annotations: Option<RevisionOnly>,
+    #[serde(default)]
+    labels: Option<HashOnly>,
+}
+
+/// Reads one key of a string map and skips the others without allocating them.
+fn one_key<'de, A: MapAccess<'de>>(mut map: A, wanted: &str) -> Result<Option<String>, A::Error> {
+    let mut found = None;
+    while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        if key == wanted {
+            found = Some(map.next_value::<String>()?);
+        } else {
+            map.next_value::<IgnoredAny>()?;
+        }
+    }
+    Ok(found)
 }
 
 /// An annotations map of which only the revision annotation is kept.
 struct RevisionOnly(Option<String>);
+
+/// A labels map of which only `pod-template-hash` is kept (sharding needs it).
+struct HashOnly(Option<String>);
 
 impl<'de> Deserialize<'de> for RevisionOnly {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -102,16 +121,24 @@ impl<'de> Deserialize<'de> for RevisionOnly {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a map of annotations")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RevisionOnly, A::Error> {
-                let mut revision = None;
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == REVISION_ANNOTATION {
-                        revision = Some(map.next_value::<String>()?);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(RevisionOnly(revision))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RevisionOnly, A::Error> {
+                one_key(map, REVISION_ANNOTATION).map(RevisionOnly)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for HashOnly {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HashOnly;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a map of labels")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<HashOnly, A::Error> {
+                one_key(map, POD_TEMPLATE_HASH).map(HashOnly)
             }
         }
         d.deserialize_map(V)
@@ -146,6 +173,10 @@ impl<'de, K> Deserialize<'de> for Lean<K> {
             .annotations
             .and_then(|a| a.0)
             .map(|rev| BTreeMap::from([(REVISION_ANNOTATION.to_string(), rev)]));
+        let labels = m
+            .labels
+            .and_then(|l| l.0)
+            .map(|hash| BTreeMap::from([(POD_TEMPLATE_HASH.to_string(), hash)]));
         Ok(Self {
             metadata: ObjectMeta {
                 name: m.name,
@@ -157,6 +188,7 @@ impl<'de, K> Deserialize<'de> for Lean<K> {
                 deletion_grace_period_seconds: m.deletion_grace_period_seconds,
                 owner_references,
                 annotations,
+                labels,
                 ..ObjectMeta::default()
             },
             _kind: PhantomData,
@@ -194,7 +226,13 @@ mod tests {
         assert!(m.uid.is_some() && m.resource_version.is_some());
         assert!(m.deletion_timestamp.is_some());
         assert_eq!(m.deletion_grace_period_seconds, Some(60));
-        assert!(m.managed_fields.is_none() && m.labels.is_none());
+        assert!(m.managed_fields.is_none());
+        let labels = m.labels.as_ref().expect("the hash label");
+        assert_eq!(
+            labels.len(),
+            1,
+            "only pod-template-hash is kept: {labels:?}"
+        );
         let owner = &m.owner_references.as_ref().expect("owner")[0];
         assert_eq!(
             (owner.kind.as_str(), owner.controller),

@@ -29,6 +29,7 @@ pub use lean::Lean;
 use crate::convert;
 use crate::error::ConvertError;
 use crate::model::{Change, Event, Resource};
+use crate::shard::Sharding;
 use crate::state::Shared;
 
 /// The field selector of the phase source: pods that finished.
@@ -42,6 +43,8 @@ pub struct Scope {
     pub namespaces: Vec<String>,
     /// Label selector for Deployments; their ReplicaSets and pods follow by ownership.
     pub selector: Option<String>,
+    /// Which workloads this exporter keeps.
+    pub sharding: Sharding,
 }
 
 /// Every API resource the exporter reads: (API group, resource, verbs). The deploy manifests'
@@ -60,6 +63,7 @@ struct Spec<K, T> {
     config: watcher::Config,
     convert: fn(&K) -> Result<T, ConvertError>,
     wrap: fn(Change<T>) -> Event,
+    sharding: Sharding,
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -94,6 +98,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 config: deployments,
                 convert: convert::deployment,
                 wrap: Event::Deployment,
+                sharding: scope.sharding,
             },
             shared.clone(),
         ));
@@ -105,6 +110,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 config: watcher::Config::default(),
                 convert: |rs| convert::replicaset(rs.metadata()),
                 wrap: Event::ReplicaSet,
+                sharding: scope.sharding,
             },
             shared.clone(),
         ));
@@ -116,6 +122,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 config: watcher::Config::default(),
                 convert: |p| convert::pod(p.metadata()),
                 wrap: Event::Pod,
+                sharding: scope.sharding,
             },
             shared.clone(),
         ));
@@ -127,6 +134,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 config: watcher::Config::default().fields(FINISHED_PODS),
                 convert: |p| convert::finished_pod(p.metadata()),
                 wrap: Event::FinishedPod,
+                sharding: scope.sharding,
             },
             shared.clone(),
         ));
@@ -179,6 +187,9 @@ where
                 }
                 Ok(watcher::Event::InitApply(obj)) => {
                     stats.events.fetch_add(1, Ordering::Relaxed);
+                    if !spec.sharding.owns_object(obj.meta()) {
+                        continue;
+                    }
                     match (spec.convert)(&obj) {
                         Ok(t) => buffer.push(t),
                         Err(e) => skip(stats, &e),
@@ -198,6 +209,9 @@ where
                 Ok(watcher::Event::Apply(obj)) => {
                     stats.events.fetch_add(1, Ordering::Relaxed);
                     stats.success(now);
+                    if !spec.sharding.owns_object(obj.meta()) {
+                        continue;
+                    }
                     match (spec.convert)(&obj) {
                         Ok(t) => shared.handle((spec.wrap)(Change::Applied(t))),
                         Err(e) => skip(stats, &e),
@@ -206,6 +220,9 @@ where
                 Ok(watcher::Event::Delete(obj)) => {
                     stats.events.fetch_add(1, Ordering::Relaxed);
                     stats.success(now);
+                    if !spec.sharding.owns_object(obj.meta()) {
+                        continue;
+                    }
                     match (spec.convert)(&obj) {
                         Ok(t) => shared.handle((spec.wrap)(Change::Deleted(t))),
                         Err(e) => skip(stats, &e),

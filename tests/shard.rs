@@ -1,0 +1,178 @@
+//! Sharding: the union of N shards' metrics equals the unsharded exporter's, on the same
+//! simulated cluster, and every workload is exported by exactly one shard.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::TempDir;
+use common::exporter::{Exporter, Scrape, scrape, wait_metrics};
+use kube_rollout_exporter::sim::{SimCluster, SimConfig, SimDeployment};
+
+const SHARDS: u64 = 3;
+
+fn names() -> Vec<(String, String)> {
+    ["alpha", "beta"]
+        .iter()
+        .flat_map(|ns| (0..5).map(move |i| (ns.to_string(), format!("app-{i}"))))
+        .collect()
+}
+
+/// Workload series (not the exporter's own), minus those whose value depends on the scrape time.
+fn workload_series(s: &Scrape) -> BTreeMap<String, f64> {
+    s.0.iter()
+        .filter(|(k, _)| k.starts_with("kube_rollout_") && !k.starts_with("kube_rollout_exporter_"))
+        .filter(|(k, _)| {
+            !k.starts_with("kube_rollout_in_progress_seconds")
+                && !k.starts_with("kube_rollout_oldest_termination_seconds")
+        })
+        .map(|(k, v)| (k.clone(), *v))
+        .collect()
+}
+
+fn completes(s: &Scrape) -> f64 {
+    s.0.iter()
+        .filter(|(k, _)| {
+            k.starts_with("kube_rollout_duration_seconds_count")
+                && k.contains("milestone=\"complete\"")
+        })
+        .map(|(_, v)| v)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_union_of_shards_equals_the_unsharded_output() {
+    let sim = SimCluster::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    for (ns, name) in names() {
+        sim.create_deployment(
+            &SimDeployment::new(&ns, &name)
+                .replicas(2)
+                .start_seconds(0.3)
+                .drain_seconds(1.5),
+        )
+        .expect("create");
+    }
+    sim.wait_for("every deployment steady", Duration::from_secs(30), |w| {
+        w.store
+            .deployments()
+            .filter(|d| d.status.as_ref().and_then(|s| s.available_replicas) == Some(2))
+            .count()
+            == 10
+    })
+    .await
+    .expect("steady");
+    let dir = TempDir::new("shard");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+
+    let whole = Exporter::start(&kubeconfig, &[]);
+    let shards: Vec<Exporter> = (0..SHARDS)
+        .map(|i| {
+            Exporter::start(
+                &kubeconfig,
+                &[
+                    "--shard",
+                    &i.to_string(),
+                    "--total-shards",
+                    &SHARDS.to_string(),
+                ],
+            )
+        })
+        .collect();
+    for e in std::iter::once(&whole).chain(&shards) {
+        wait_metrics(e.addr, "first sync", Duration::from_secs(20), |s| {
+            s.get(
+                "kube_rollout_exporter_synced",
+                &[("resource", "finished_pods")],
+            ) == Some(1.0)
+                && s.get("kube_rollout_exporter_synced", &[("resource", "pods")]) == Some(1.0)
+        })
+        .await;
+    }
+    for (i, e) in shards.iter().enumerate() {
+        let s = scrape(e.addr).await;
+        assert_eq!(
+            s.get("kube_rollout_exporter_shard_ordinal", &[]),
+            Some(i as f64)
+        );
+        assert_eq!(
+            s.get("kube_rollout_exporter_total_shards", &[]),
+            Some(SHARDS as f64)
+        );
+    }
+
+    for (ns, name) in names() {
+        sim.set_image(&ns, &name, "registry.local/app:v2")
+            .expect("roll");
+    }
+    let all = wait_metrics(
+        whole.addr,
+        "ten rollouts complete",
+        Duration::from_secs(60),
+        |s| completes(s) == 10.0,
+    )
+    .await;
+    let mut parts = Vec::new();
+    for e in &shards {
+        parts.push(scrape(e.addr).await);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while parts.iter().map(completes).sum::<f64>() < 10.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "shards complete the same ten rollouts"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        parts = Vec::new();
+        for e in &shards {
+            parts.push(scrape(e.addr).await);
+        }
+    }
+    let whole_series = workload_series(&all);
+    let mut union = BTreeMap::new();
+    let mut workloads_per_shard = Vec::new();
+    for part in &parts {
+        let series = workload_series(part);
+        let workloads: BTreeSet<String> = series
+            .keys()
+            .filter(|k| k.starts_with("kube_rollout_revision{"))
+            .cloned()
+            .collect();
+        workloads_per_shard.push(workloads.len());
+        for (k, v) in series {
+            assert!(
+                union.insert(k.clone(), v).is_none(),
+                "{k} exported by two shards"
+            );
+        }
+    }
+    assert_eq!(
+        workloads_per_shard.iter().sum::<usize>(),
+        10,
+        "each workload in exactly one shard"
+    );
+    assert!(
+        workloads_per_shard.iter().filter(|&&n| n > 0).count() >= 2,
+        "spread: {workloads_per_shard:?}"
+    );
+    assert_eq!(
+        union.keys().collect::<Vec<_>>(),
+        whole_series.keys().collect::<Vec<_>>(),
+        "same series"
+    );
+    for (k, v) in &whole_series {
+        let u = union[k];
+        // Each exporter times events on its own receive: sums and timestamps agree within a
+        // fraction of a second, everything else exactly. Bucket counts can only move across a
+        // bound by that much; none of these durations sits that close to one.
+        let tolerance = if k.contains("_sum{") || k.contains("_timestamp_seconds{") {
+            0.5
+        } else {
+            0.0
+        };
+        assert!((u - v).abs() <= tolerance, "{k}: shards {u}, unsharded {v}");
+    }
+}
