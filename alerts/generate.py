@@ -473,9 +473,9 @@ def slo(cfg):
                 f"\nand on ({by_list})\n"
                 f"{sum_by}(increase({total}[{long}])) >= {minimum}"
             )
+            comment += f"\nPages only with at least {minimum} rollouts in {long}"
             comment += (
-                f"\nPages only with at least {minimum} rollouts in {long}: one slow rollout alone"
-                " never pages."
+                ": one slow rollout alone never pages." if not cfg["slo_page_min_rollouts"] else "."
             )
         alerts.append({
             "comment": comment,
