@@ -6,6 +6,7 @@
 // that of any response.
 #![allow(clippy::result_large_err)]
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
@@ -448,14 +449,14 @@ fn encode(o: &Object, meta: bool) -> Value {
 /// that stops matching is reported DELETED with its previous content at the change's
 /// resourceVersion, as the API server's watch cache does (`cacheWatcher.convertToWatchEvent`):
 /// a pod leaving `status.phase=Running` is DELETED showing phase Running.
-fn visible(change: &Change, filter: &Filter) -> Option<(EventType, Object)> {
+fn visible<'a>(change: &'a Change, filter: &Filter) -> Option<(EventType, Cow<'a, Object>)> {
     let now = filter.matches(&change.object);
     let before = change.old.as_deref().is_some_and(|o| filter.matches(o));
-    let current = || (*change.object).clone();
+    let current = || Cow::Borrowed(&*change.object);
     let previous = || {
-        let mut old = change.old.as_deref().cloned().unwrap_or_else(current);
+        let mut old = change.old.as_deref().unwrap_or(&change.object).clone();
         old.set_resource_version(change.rv);
-        old
+        Cow::Owned(old)
     };
     match change.event {
         EventType::Added if now => Some((EventType::Added, current())),

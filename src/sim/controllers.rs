@@ -398,6 +398,7 @@ impl World {
     }
 
     fn sync_deployment(&mut self, d: Deployment, now: f64) {
+        let (d, pause_written) = self.check_paused_conditions(d, now);
         let spec = d.spec.clone().unwrap_or_default();
         let replicas = spec.replicas.unwrap_or(1);
         let paused = spec.paused.unwrap_or(false);
@@ -487,8 +488,12 @@ impl World {
                     .annotations
                     .get_or_insert_with(BTreeMap::new)
                     .insert(REVISION.into(), (max_old_revision + 1).to_string());
+                // After a resume the real controller's "Created new replica set" write goes out
+                // with the copy it read before writing DeploymentResumed, and fails on the
+                // conflict: the pause recording goes from DeploymentResumed to ReplicaSetUpdated.
                 if let Some(d) = self.store.update(Object::Deployment(d))
                     && let Object::Deployment(d) = &*d
+                    && !pause_written
                 {
                     self.set_progressing(d.clone(), "True", "NewReplicaSetCreated", now);
                 }
@@ -530,6 +535,35 @@ impl World {
             .filter(|rs| label(&rs.metadata, POD_TEMPLATE_HASH) != Some(&hash))
             .collect();
         self.update_status(&d, new_rs.as_ref(), &olds, now, false);
+    }
+
+    /// The real controller's checkPausedConditions, the first step of every sync: a status write
+    /// of its own saying the Deployment is paused (Progressing Unknown/DeploymentPaused) or, on
+    /// the first sync after the resume, resumed (DeploymentResumed), before anything rolls; a
+    /// ProgressDeadlineExceeded is never overwritten. Answers the Deployment as now stored and
+    /// whether it wrote.
+    fn check_paused_conditions(&mut self, mut d: Deployment, now: f64) -> (Deployment, bool) {
+        let paused = d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false);
+        let reason = d
+            .status
+            .as_ref()
+            .and_then(|st| condition(st, "Progressing"))
+            .and_then(|c| c.reason.clone())
+            .unwrap_or_default();
+        if reason == "ProgressDeadlineExceeded" {
+            return (d, false);
+        }
+        let (reason, message) = match (paused, reason == "DeploymentPaused") {
+            (true, false) => ("DeploymentPaused", "Deployment is paused"),
+            (false, true) => ("DeploymentResumed", "Deployment is resumed"),
+            _ => return (d, false),
+        };
+        let st = d.status.get_or_insert_with(Default::default);
+        set_condition(st, "Progressing", "Unknown", reason, message, now, true);
+        match self.store.update(Object::Deployment(d.clone())).as_deref() {
+            Some(Object::Deployment(stored)) => (stored.clone(), true),
+            _ => (d, true),
+        }
     }
 
     fn any_pod_running(&self, olds: &[ReplicaSet]) -> bool {
@@ -725,27 +759,9 @@ impl World {
             || scaling_down_for_recreate && terminating != old.terminating_replicas.unwrap_or(0);
         let reason_now = current.and_then(|c| c.reason.clone()).unwrap_or_default();
         if paused {
-            if reason_now != "DeploymentPaused" {
-                set_condition(
-                    &mut st,
-                    "Progressing",
-                    "Unknown",
-                    "DeploymentPaused",
-                    "Deployment is paused",
-                    now,
-                    true,
-                );
-            }
-        } else if reason_now == "DeploymentPaused" {
-            set_condition(
-                &mut st,
-                "Progressing",
-                "Unknown",
-                "DeploymentResumed",
-                "Deployment is resumed",
-                now,
-                true,
-            );
+            // A paused Deployment's Progressing condition is only ever the one
+            // `check_paused_conditions` wrote: the real controller syncs a paused Deployment
+            // without evaluating progress (`dc.sync`, not `syncRolloutStatus`).
         } else if complete {
             if reason_now != "NewReplicaSetAvailable" {
                 let msg = progress_message(
@@ -762,7 +778,9 @@ impl World {
                     true,
                 );
             }
-        } else if progressed && reason_now != "ProgressDeadlineExceeded" {
+        } else if progressed {
+            // Progress after the deadline turns the condition True again: the real
+            // syncRolloutStatus tests for progress before it tests for a timeout.
             let msg = progress_message(
                 "ReplicaSetUpdated",
                 &new_rs.map(|r| r.metadata.clone()).unwrap_or_default(),
