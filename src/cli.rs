@@ -74,6 +74,20 @@ pub struct Args {
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = parse_path)]
     pub telemetry_path: String,
 
+    /// Exporter-toolkit web configuration (YAML) enabling TLS, client certificates and basic
+    /// authentication on the listener.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<std::path::PathBuf>,
+
+    /// A second, plain-HTTP listener serving only /healthz and /readyz, for kubelet probes when
+    /// the main listener requires TLS client certificates or authentication.
+    #[arg(long = "web.probe-listen-address", value_name = "ADDR", value_parser = parse_listen_address)]
+    pub probe_listen_address: Option<String>,
+
+    /// Maximum number of concurrent scrapes; 0 disables the limit.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub max_requests: usize,
+
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
@@ -136,15 +150,24 @@ impl Args {
 
     /// The socket address to bind.
     pub fn listen_socket(&self) -> SocketAddr {
-        // Validated by the parser; ":port" means every IPv4 interface.
-        let addr = if self.listen_address.starts_with(':') {
-            format!("0.0.0.0{}", self.listen_address)
-        } else {
-            self.listen_address.clone()
-        };
-        addr.parse()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))
+        socket(&self.listen_address)
     }
+
+    /// The probe listener's address, when configured.
+    pub fn probe_socket(&self) -> Option<SocketAddr> {
+        self.probe_listen_address.as_deref().map(socket)
+    }
+}
+
+/// A validated listen address; `:port` means every IPv4 interface.
+fn socket(addr: &str) -> SocketAddr {
+    let full = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_string()
+    };
+    full.parse()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)))
 }
 
 fn parse_listen_address(s: &str) -> Result<String, String> {

@@ -1,43 +1,67 @@
 //! The HTTP server: `/metrics` (or the configured telemetry path), `/healthz`, `/readyz` and a
-//! landing page. Scrapes render into a buffer after the model's lock is released, then write.
+//! landing page; optionally TLS and basic authentication (`--web.config.file`), and a plain probe
+//! listener for the kubelet, which cannot present client certificates.
+//!
+//! Hardening: unknown paths answer 404 and other methods 405; request bodies are refused (413)
+//! and request heads are bounded (16 KiB, read within 10 s, which also closes idle keep-alive
+//! connections); TLS handshakes must finish within 10 s; at most [`MAX_CONNECTIONS`] connections
+//! are open at once; at most `--web.max-requests` scrapes render at once (503 beyond). A scrape
+//! renders into a buffer after the model's lock is released, off the async worker threads.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::registry::Registry;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use crate::metrics;
 use crate::state::Shared;
+use crate::web_config::WebConfig;
 
-/// What the server serves.
+/// Open connections accepted at once per listener; more are closed right away.
+pub const MAX_CONNECTIONS: usize = 512;
+/// Time to send a request head, and the longest a keep-alive connection may sit idle.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head accepted.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one listener serves.
 pub struct Server {
     pub shared: Arc<Shared>,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     pub telemetry_path: String,
+    pub web: WebConfig,
+    /// Concurrent scrapes allowed; `None` is unlimited (`--web.max-requests=0`).
+    pub scrapes: Option<Arc<Semaphore>>,
+    /// The plain probe listener: only `/healthz` and `/readyz`, without authentication.
+    pub probes_only: bool,
 }
 
-fn text(
-    code: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
+type Reply = Response<Full<Bytes>>;
+
+fn text(code: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = code;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
+}
+
+fn plain(code: StatusCode, body: impl Into<Bytes>) -> Reply {
+    text(code, "text/plain; charset=utf-8", body)
 }
 
 impl Server {
@@ -55,58 +79,157 @@ impl Server {
         )
     }
 
-    fn respond(&self, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-        let path = req.uri().path();
-        let known = path == self.telemetry_path || matches!(path, "/" | "/healthz" | "/readyz");
-        if !known {
-            return text(
-                StatusCode::NOT_FOUND,
-                "text/plain; charset=utf-8",
-                "404 page not found\n",
-            );
+    fn known(&self, path: &str) -> bool {
+        match path {
+            "/healthz" | "/readyz" => true,
+            _ if self.probes_only => false,
+            "/" => true,
+            p => p == self.telemetry_path,
+        }
+    }
+
+    async fn respond(self: Arc<Self>, req: Request<Incoming>) -> Reply {
+        let mut resp = self.clone().route(req).await;
+        for (name, value) in &self.web.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                resp.headers_mut().insert(n, v);
+            }
+        }
+        resp
+    }
+
+    async fn route(self: Arc<Self>, req: Request<Incoming>) -> Reply {
+        let path = req.uri().path().to_string();
+        if !self.known(&path) {
+            return plain(StatusCode::NOT_FOUND, "404 page not found\n");
         }
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            let mut resp = text(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "405 method not allowed\n",
-            );
+            let mut resp = plain(StatusCode::METHOD_NOT_ALLOWED, "405 method not allowed\n");
             resp.headers_mut()
                 .insert("allow", HeaderValue::from_static("GET, HEAD"));
             return resp;
         }
-        match path {
-            "/" => text(StatusCode::OK, "text/html; charset=utf-8", self.landing()),
-            "/healthz" => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
+        let has_body = req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+            || req.headers().contains_key(hyper::header::TRANSFER_ENCODING);
+        if has_body {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "413 request bodies are not accepted\n",
+            );
+        }
+        if !self.probes_only && !self.web.users.is_empty() {
+            let auth = req
+                .headers()
+                .get(hyper::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let server = self.clone();
+            // bcrypt is deliberately slow: keep it off the async worker threads.
+            let ok = tokio::task::spawn_blocking(move || server.web.authorized(auth.as_deref()))
+                .await
+                .unwrap_or(false);
+            if !ok {
+                let mut resp = plain(StatusCode::UNAUTHORIZED, "401 unauthorized\n");
+                resp.headers_mut().insert(
+                    "www-authenticate",
+                    HeaderValue::from_static("Basic realm=\"kube-rollout-exporter\""),
+                );
+                return resp;
+            }
+        }
+        match path.as_str() {
+            "/healthz" => plain(StatusCode::OK, "ok\n"),
             "/readyz" => match self.shared.readiness() {
-                Ok(()) => text(StatusCode::OK, "text/plain; charset=utf-8", "ok\n"),
-                Err(why) => text(
+                Ok(()) => plain(StatusCode::OK, "ok\n"),
+                Err(why) => plain(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain; charset=utf-8",
                     format!("not ready: {why}\n"),
                 ),
             },
+            "/" => text(StatusCode::OK, "text/html; charset=utf-8", self.landing()),
             _ => {
                 let accept = req
                     .headers()
                     .get(hyper::header::ACCEPT)
-                    .and_then(|v| v.to_str().ok());
-                let (content_type, body) = metrics::render(&self.registry, accept);
-                text(StatusCode::OK, content_type, body)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                self.scrape(accept).await
             }
+        }
+    }
+
+    /// Renders the metrics, within the concurrent scrape limit.
+    async fn scrape(self: Arc<Self>, accept: Option<String>) -> Reply {
+        let _permit = match &self.scrapes {
+            Some(s) => match s.clone().try_acquire_owned() {
+                Ok(p) => Some(p),
+                Err(_) => {
+                    return plain(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "503 too many concurrent scrapes (--web.max-requests)\n",
+                    );
+                }
+            },
+            None => None,
+        };
+        let server = self.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            metrics::render(&server.registry, accept.as_deref())
+        })
+        .await;
+        match rendered {
+            Ok((content_type, body)) => text(StatusCode::OK, content_type, body),
+            Err(_) => plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 rendering metrics failed\n",
+            ),
         }
     }
 }
 
-/// Serves until `shutdown` fires, then stops accepting and lets open requests finish.
+async fn serve_connection<IO>(
+    io: IO,
+    server: Arc<Server>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
+        let server = server.clone();
+        async move { Ok::<_, Infallible>(server.respond(req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
+    }
+}
+
+/// Serves until `shutdown` fires, then stops accepting and lets open requests finish (5 s at most).
 pub async fn serve(
     listener: TcpListener,
     server: Arc<Server>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let tls = server.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, peer): (_, SocketAddr) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
@@ -117,25 +240,25 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
-        debug!(%peer, "connection");
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            debug!(%peer, "connection limit reached: closing");
+            continue;
+        };
         let server = server.clone();
-        let mut stop = shutdown.clone();
+        let stop = shutdown.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let service = service_fn(move |req| {
-                let resp = server.respond(&req);
-                async move { Ok::<_, Infallible>(resp) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+            let _slot = slot;
+            match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(stream)) => serve_connection(stream, server, stop).await,
+                        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => debug!(%peer, "TLS handshake timed out"),
+                    }
                 }
+                None => serve_connection(stream, server, stop).await,
             }
         });
         while connections.try_join_next().is_some() {}
@@ -144,4 +267,49 @@ pub async fn serve(
         while connections.join_next().await.is_some() {}
     })
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Model, ModelConfig};
+
+    fn server(scrapes: usize) -> Arc<Server> {
+        let shared = Arc::new(Shared::new(Model::new(ModelConfig::default())));
+        Arc::new(Server {
+            registry: Arc::new(metrics::registry(shared.clone())),
+            shared,
+            telemetry_path: "/metrics".into(),
+            web: WebConfig::default(),
+            scrapes: Some(Arc::new(Semaphore::new(scrapes))),
+            probes_only: false,
+        })
+    }
+
+    #[tokio::test]
+    async fn scrapes_beyond_the_limit_get_503() {
+        let s = server(1);
+        let held = s
+            .scrapes
+            .clone()
+            .expect("limited")
+            .try_acquire_owned()
+            .expect("the only permit");
+        assert_eq!(
+            s.clone().scrape(None).await.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        drop(held);
+        let ok = s.clone().scrape(None).await;
+        assert_eq!(ok.status(), StatusCode::OK);
+        assert_eq!(ok.headers()[CONTENT_TYPE], metrics::TEXT_004);
+    }
+
+    #[test]
+    fn the_probe_listener_knows_only_the_probes() {
+        let mut s = Arc::try_unwrap(server(1)).ok().expect("sole owner");
+        assert!(s.known("/metrics") && s.known("/") && s.known("/readyz"));
+        s.probes_only = true;
+        assert!(!s.known("/metrics") && !s.known("/") && s.known("/healthz") && s.known("/readyz"));
+    }
 }

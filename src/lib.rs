@@ -22,3 +22,4 @@ pub mod shard;
 pub mod sim;
 pub mod state;
 pub mod watch;
+pub mod web_config;

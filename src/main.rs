@@ -16,6 +16,7 @@ use kube_rollout_exporter::cli::{Args, LogFormat};
 use kube_rollout_exporter::model::{DEFAULT_BUCKETS, Model, ModelConfig};
 use kube_rollout_exporter::shard::{self, Sharding};
 use kube_rollout_exporter::state::Shared;
+use kube_rollout_exporter::web_config::WebConfig;
 use kube_rollout_exporter::{demo, http, metrics, watch};
 
 fn main() -> ExitCode {
@@ -106,6 +107,17 @@ async fn run(args: Args) -> Result<()> {
             format!("cannot listen on {listen}: choose another --web.listen-address")
         })?;
     let listen = listener.local_addr().unwrap_or(listen);
+    let web = match &args.web_config_file {
+        Some(path) => WebConfig::load(path).context("--web.config.file")?,
+        None => WebConfig::default(),
+    };
+    let probe_listener = match args.probe_socket() {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot listen on {addr}: choose another --web.probe-listen-address")
+        })?),
+        None => None,
+    };
+    let probe_addr = probe_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     // The demo cluster lives as long as `run`; dropping it stops its server and tasks.
     let (config, _demo) = if args.demo {
@@ -137,12 +149,29 @@ async fn run(args: Args) -> Result<()> {
         .with_namespaces(&args.namespaces);
     let shared = Arc::new(Shared::new(Model::new(model_config)));
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let registry = Arc::new(metrics::registry(shared.clone()));
+    let scrapes =
+        (args.max_requests > 0).then(|| Arc::new(tokio::sync::Semaphore::new(args.max_requests)));
     let server = Arc::new(http::Server {
         shared: shared.clone(),
-        registry: metrics::registry(shared.clone()),
+        registry: registry.clone(),
         telemetry_path: args.telemetry_path.clone(),
+        web: web.clone(),
+        scrapes: scrapes.clone(),
+        probes_only: false,
     });
-    let http = tokio::spawn(http::serve(listener, server, stopped));
+    let mut servers = vec![tokio::spawn(http::serve(listener, server, stopped.clone()))];
+    if let Some(probes) = probe_listener {
+        let server = Arc::new(http::Server {
+            shared: shared.clone(),
+            registry,
+            telemetry_path: args.telemetry_path.clone(),
+            web: WebConfig::default(),
+            scrapes,
+            probes_only: true,
+        });
+        servers.push(tokio::spawn(http::serve(probes, server, stopped)));
+    }
 
     // Watches start once the shard is known; automatic sharding asks the API server, which may
     // not be up yet: the HTTP server already answers (not ready) meanwhile.
@@ -171,6 +200,9 @@ async fn run(args: Args) -> Result<()> {
     info!(
         version = metrics::VERSION,
         listen = %listen,
+        tls = web.tls.is_some(),
+        basic_auth = !web.users.is_empty(),
+        probe_listen = ?probe_addr,
         api_server = %server_url,
         namespaces = ?args.namespaces,
         "kube-rollout-exporter started"
@@ -183,7 +215,9 @@ async fn run(args: Args) -> Result<()> {
     if let Some((_, scenario)) = &_demo {
         scenario.abort();
     }
-    let _ = http.await;
+    for s in servers {
+        let _ = s.await;
+    }
     Ok(())
 }
 

@@ -14,6 +14,8 @@ pub struct Exporter {
     pub addr: SocketAddr,
     /// Every log line the exporter wrote so far (stderr, JSON).
     pub logs: mpsc::Receiver<String>,
+    /// The "started" log line.
+    start: serde_json::Value,
 }
 
 impl Drop for Exporter {
@@ -60,7 +62,7 @@ impl Exporter {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
+        let (addr, start) = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = logs
                 .recv_timeout(left)
@@ -70,10 +72,20 @@ impl Exporter {
             };
             if v["fields"]["message"] == "kube-rollout-exporter started" {
                 let listen = v["fields"]["listen"].as_str().expect("listen field");
-                break listen.parse().expect("a socket address");
+                break (listen.parse().expect("a socket address"), v);
             }
         };
-        Self { child, addr, logs }
+        Self {
+            child,
+            addr,
+            logs,
+            start,
+        }
+    }
+
+    /// The JSON log line the exporter wrote when it started serving.
+    pub fn start_line(&self) -> &serde_json::Value {
+        &self.start
     }
 
     /// Sends SIGTERM and waits for the exit status (at most 10 s).
