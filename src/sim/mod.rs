@@ -237,24 +237,27 @@ impl SimCluster {
         self.with_world(|w| w.store.pods().cloned().collect())
     }
 
-    fn deployment(&self, namespace: &str, name: &str) -> Result<Deployment, SimError> {
-        match self.get(Kind::Deployment, namespace, name)? {
-            Object::Deployment(d) => Ok(d),
-            _ => Err(SimError::Poisoned),
-        }
-    }
-
     fn edit_deployment(
         &self,
         namespace: &str,
         name: &str,
         f: impl FnOnce(&mut Deployment),
     ) -> Result<(), SimError> {
-        let mut d = self.deployment(namespace, name)?;
-        f(&mut d);
-        self.with_world(|w| {
-            w.store.update(Object::Deployment(d));
-        })
+        // Read, change and write under one lock, so no controller write slips in between.
+        let key = (namespace.to_string(), name.to_string());
+        self.with_world(|w| match w.store.get(Kind::Deployment, &key).as_deref() {
+            Some(Object::Deployment(d)) => {
+                let mut d = d.clone();
+                f(&mut d);
+                w.store.update(Object::Deployment(d));
+                Ok(())
+            }
+            _ => Err(SimError::NotFound {
+                kind: Kind::Deployment,
+                namespace: namespace.into(),
+                name: name.into(),
+            }),
+        })?
     }
 
     /// Creates a Deployment.
@@ -378,13 +381,21 @@ impl SimCluster {
         name: &str,
         f: impl FnOnce(&mut Pod),
     ) -> Result<(), SimError> {
-        let Object::Pod(mut pod) = self.get(Kind::Pod, namespace, name)? else {
-            return Err(SimError::Poisoned);
-        };
-        f(&mut pod);
-        self.with_world(|w| {
-            w.store.update(Object::Pod(pod));
-        })
+        // Read, change and write under one lock, so the kubelet cannot undo the edit.
+        let key = (namespace.to_string(), name.to_string());
+        self.with_world(|w| match w.store.get(Kind::Pod, &key).as_deref() {
+            Some(Object::Pod(p)) => {
+                let mut pod = p.clone();
+                f(&mut pod);
+                w.store.update(Object::Pod(pod));
+                Ok(())
+            }
+            _ => Err(SimError::NotFound {
+                kind: Kind::Pod,
+                namespace: namespace.into(),
+                name: name.into(),
+            }),
+        })?
     }
 
     /// Makes a pod never finish draining once deleted (it is then killed at its deadline).
@@ -418,12 +429,8 @@ impl SimCluster {
 
     /// Evicts a pod: phase Failed, reason Evicted, no deletionTimestamp; the ReplicaSet replaces it.
     pub fn evict_pod(&self, namespace: &str, name: &str) -> Result<(), SimError> {
-        let Object::Pod(pod) = self.get(Kind::Pod, namespace, name)? else {
-            return Err(SimError::Poisoned);
-        };
-        self.with_world(|w| {
-            w.store
-                .update(Object::Pod(controllers::evicted(pod, clock::now())));
+        self.edit_pod(namespace, name, |p| {
+            *p = controllers::evicted(p.clone(), clock::now());
         })
     }
 
