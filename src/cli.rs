@@ -74,6 +74,15 @@ pub struct Args {
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = parse_path)]
     pub telemetry_path: String,
 
+    /// Objects per page of the lists that start (and restart) every watch.
+    #[arg(long = "watch.page-size", value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub page_size: u32,
+
+    /// A watch that fails for this long without any successful list or watch makes /readyz
+    /// answer 503 (and `kube_rollout_exporter_synced` 0).
+    #[arg(long = "watch.failure-timeout", value_name = "DURATION", default_value = "1m", value_parser = parse_duration_secs)]
+    pub failure_timeout_secs: u64,
+
     /// Exporter-toolkit web configuration (YAML) enabling TLS, client certificates and basic
     /// authentication on the listener.
     #[arg(long = "web.config.file", value_name = "PATH")]

@@ -137,8 +137,6 @@ async fn run(args: Args) -> Result<()> {
         (client_config(&args).await?, None)
     };
     let server_url = config.cluster_url.to_string();
-    let client = Client::try_from(config)
-        .context("cannot build a Kubernetes client from the configuration")?;
 
     let base_buckets = if args.buckets.is_empty() {
         DEFAULT_BUCKETS.to_vec()
@@ -147,7 +145,14 @@ async fn run(args: Args) -> Result<()> {
     };
     let model_config = ModelConfig::with_buckets(&base_buckets, &args.slo_thresholds())
         .with_namespaces(&args.namespaces);
-    let shared = Arc::new(Shared::new(Model::new(model_config)));
+    let shared = Arc::new(Shared::with_failure_timeout(
+        Model::new(model_config),
+        std::time::Duration::from_secs(args.failure_timeout_secs),
+    ));
+    let client = kube::client::ClientBuilder::try_from(config)
+        .context("cannot build a Kubernetes client from the configuration")?
+        .with_layer(&watch::ApiHealthLayer::new(shared.clone()))
+        .build();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let registry = Arc::new(metrics::registry(shared.clone()));
     let scrapes =
@@ -184,6 +189,7 @@ async fn run(args: Args) -> Result<()> {
                 shard: args.shard,
                 total: args.total_shards,
             },
+            page_size: args.page_size,
         };
         let auto = args.pod.clone().zip(args.pod_namespace.clone());
         tokio::spawn(async move {

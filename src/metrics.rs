@@ -340,7 +340,12 @@ impl Collector for RolloutCollector {
                 MetricType::Gauge,
             )?;
             for (i, r) in Resource::ALL.into_iter().enumerate() {
-                let ok = snap.synced[i] && !self.shared.watch(r).failing(now, self.shared.started);
+                let ok = snap.synced[i]
+                    && !self.shared.watch(r).failing(
+                        now,
+                        self.shared.started,
+                        self.shared.failure_timeout,
+                    );
                 family
                     .encode_family(&[("resource", r.as_str())])?
                     .encode_gauge(&i64::from(ok))?;

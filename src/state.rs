@@ -18,8 +18,9 @@ pub fn now() -> Timestamp {
     Timestamp::from_micros(micros)
 }
 
-/// A watch that has failed for this long without a success makes the exporter not ready.
-pub const UNHEALTHY_AFTER: Duration = Duration::from_secs(60);
+/// By default, a watch that has failed for this long without a success makes the exporter not
+/// ready (`--watch.failure-timeout`).
+pub const DEFAULT_FAILURE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Counters and health of the watches of one resource (all namespaces together).
 #[derive(Debug, Default)]
@@ -50,11 +51,11 @@ impl WatchStats {
         }
     }
 
-    /// Failing: the latest outcome is a recent error and nothing succeeded for
-    /// [`UNHEALTHY_AFTER`]. kube's watcher reports no event when a watch restarts quietly, so an
-    /// error older than that is taken as recovered: routine 410 relists and one-off drops do not
-    /// flap readiness, an API server that stays away does.
-    pub fn failing(&self, now: Instant, started: Instant) -> bool {
+    /// Failing: the latest outcome is an error and nothing succeeded for `timeout`. Successes are
+    /// watch events and, through [`crate::watch::ApiHealthLayer`], every 2xx answer to a list or
+    /// watch (a quiet, resumed watch included), so routine 410 relists and one-off drops do not
+    /// flap readiness, and an API server that stays away does.
+    pub fn failing(&self, now: Instant, started: Instant, timeout: Duration) -> bool {
         let Ok(h) = self.health.lock() else {
             return true;
         };
@@ -62,9 +63,7 @@ impl WatchStats {
             return false;
         };
         let success = h.last_success.unwrap_or(started);
-        error > success
-            && now.duration_since(success) > UNHEALTHY_AFTER
-            && now.duration_since(error) < UNHEALTHY_AFTER
+        error > success && now.duration_since(success) > timeout
     }
 }
 
@@ -76,6 +75,8 @@ pub struct Shared {
     pub started: Instant,
     /// This exporter's shard, once known (automatic sharding asks the API server first).
     pub sharding: OnceLock<Sharding>,
+    /// How long a watch may fail before the exporter is not ready.
+    pub failure_timeout: Duration,
 }
 
 /// What a scrape reads, copied out under the lock.
@@ -88,11 +89,16 @@ pub struct Snapshot {
 
 impl Shared {
     pub fn new(model: Model) -> Self {
+        Self::with_failure_timeout(model, DEFAULT_FAILURE_TIMEOUT)
+    }
+
+    pub fn with_failure_timeout(model: Model, failure_timeout: Duration) -> Self {
         Self {
             model: Mutex::new(model),
             watches: Default::default(),
             started: Instant::now(),
             sharding: OnceLock::new(),
+            failure_timeout,
         }
     }
 
@@ -146,13 +152,16 @@ impl Shared {
         }
         let failing: Vec<&str> = Resource::ALL
             .iter()
-            .filter(|r| self.watch(**r).failing(now, self.started))
+            .filter(|r| {
+                self.watch(**r)
+                    .failing(now, self.started, self.failure_timeout)
+            })
             .map(|r| r.as_str())
             .collect();
         if !failing.is_empty() {
             return Err(format!(
                 "watches failing for over {} s: {}",
-                UNHEALTHY_AFTER.as_secs(),
+                self.failure_timeout.as_secs_f64(),
                 failing.join(", ")
             ));
         }
@@ -169,18 +178,23 @@ mod tests {
         let start = Instant::now();
         let s = WatchStats::default();
         let at = |secs| start + Duration::from_secs(secs);
+        let minute = DEFAULT_FAILURE_TIMEOUT;
         s.success(at(0));
-        assert!(!s.failing(at(10), start));
+        assert!(!s.failing(at(10), start, minute));
         s.error(at(10));
-        assert!(!s.failing(at(30), start), "a fresh error: not yet a minute");
-        s.error(at(59));
-        assert!(s.failing(at(61), start), "errors for over a minute");
-        s.success(at(62));
-        assert!(!s.failing(at(63), start), "recovered by a relist");
-        s.error(at(70));
         assert!(
-            !s.failing(at(140), start),
-            "an old error with no repeat is taken as recovered"
+            !s.failing(at(30), start, minute),
+            "a fresh error: not yet a minute"
         );
+        s.error(at(59));
+        assert!(s.failing(at(61), start, minute), "errors for over a minute");
+        s.success(at(62));
+        assert!(
+            !s.failing(at(63), start, minute),
+            "recovered: a relist or a resumed watch"
+        );
+        s.error(at(70));
+        assert!(!s.failing(at(100), start, minute));
+        assert!(s.failing(at(140), start, minute), "no success since 62 s");
     }
 }

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use super::controllers::World;
+use super::faults::FaultSwitch;
 use super::select::{Field, FieldSelector, LabelSelector};
 use super::store::{Change, EventType, Kind, Object};
 use super::{SimError, percent_decode};
@@ -51,6 +52,10 @@ pub struct ApiState {
     pub world: Arc<Mutex<World>>,
     pub config: ApiConfig,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Faults this endpoint injects.
+    pub faults: FaultSwitch,
+    /// Bumped to end every open watch stream at once (a dropped connection, as clients see it).
+    pub drop_watches: tokio::sync::watch::Receiver<u64>,
 }
 
 const META_SINGLE: &str = "as=PartialObjectMetadata;";
@@ -200,11 +205,29 @@ impl Filter {
     }
 }
 
-/// Handles one request.
+/// Handles one request, with this endpoint's faults.
 pub async fn handle(
     state: Arc<ApiState>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    if let Some(delay) = state.faults.get().delay {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(e) = state.faults.take_error() {
+        let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let reason = match e.code {
+            429 => "TooManyRequests",
+            503 => "ServiceUnavailable",
+            _ => "InternalError",
+        };
+        let mut resp = error(code, reason, "injected fault");
+        if let Some(secs) = e.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+        }
+        return Ok(resp);
+    }
     Ok(handle_inner(state, req).unwrap_or_else(|resp| resp))
 }
 
@@ -376,7 +399,7 @@ fn list(
                     "continue key is not valid",
                 ));
             };
-            if store.is_compacted(rv) {
+            if store.is_compacted(rv) || state.faults.get().expire_continue_tokens {
                 return Err(error(
                     StatusCode::GONE,
                     "Expired",
@@ -432,6 +455,12 @@ fn list(
             "items": items,
         })
     };
+    if state.faults.take(|f| &mut f.truncate_lists) {
+        let text = body.to_string();
+        let cut = Bytes::from(text.as_bytes()[..text.len() / 2].to_vec());
+        let stream = futures::stream::iter([Ok::<_, Infallible>(Frame::data(cut))]);
+        return Ok(respond(StatusCode::OK, StreamBody::new(stream).boxed()));
+    }
     Ok(respond(StatusCode::OK, chunked(&body)))
 }
 
@@ -511,6 +540,20 @@ fn start_watch(
         let _ = tx.try_send(line);
         return respond(StatusCode::OK, body);
     }
+    if state.faults.get().expire_watch_resumes
+        && let Some(requested) = rv.filter(|&r| r > 0)
+    {
+        let line = event_line(
+            "ERROR",
+            status(
+                410,
+                "Expired",
+                &format!("too old resource version: {requested} ({})", requested + 1),
+            ),
+        );
+        let _ = tx.try_send(line);
+        return respond(StatusCode::OK, body);
+    }
     let start = {
         let Ok(world) = state.world.lock() else {
             return error(
@@ -578,6 +621,8 @@ async fn stream_watch(
     mut last_rv: u64,
 ) {
     let mut shutdown = state.shutdown.clone();
+    let mut dropped = state.drop_watches.clone();
+    dropped.mark_unchanged();
     for line in initial {
         if tx.send(line).await.is_err() {
             return;
@@ -588,7 +633,14 @@ async fn stream_watch(
             return None;
         }
         let (event, object) = visible(change, &filter)?;
-        Some(event_line(event.as_str(), encode(&object, meta)))
+        let line = event_line(event.as_str(), encode(&object, meta));
+        if state.faults.take(|f| &mut f.garble_watch_events) {
+            // Half a line: the client cannot decode it, and the event is lost.
+            let mut cut = line[..line.len() / 2].to_vec();
+            cut.push(b'\n');
+            return Some(Bytes::from(cut));
+        }
+        Some(line)
     };
     for change in &backlog {
         last_rv = last_rv.max(change.rv);
@@ -608,6 +660,7 @@ async fn stream_watch(
         tokio::select! {
             _ = &mut deadline => return,
             _ = shutdown.changed() => return,
+            _ = dropped.changed() => return,
             _ = tx.closed() => return,
             _ = bookmark.tick(), if bookmarks => {
                 let object = if meta {

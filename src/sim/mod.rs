@@ -11,6 +11,8 @@
 mod api;
 mod clock;
 mod controllers;
+mod endpoint;
+mod faults;
 mod select;
 mod store;
 
@@ -20,9 +22,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
@@ -30,11 +29,12 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use thiserror::Error;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use api::ApiConfig;
 pub use controllers::{Behaviour, DRAIN_SECONDS, POD_TEMPLATE_HASH, REVISION, START_SECONDS};
+pub use endpoint::Endpoint;
+pub use faults::{ErrorFault, FaultSwitch, Faults};
 pub use store::{Key, Kind, Object};
 
 use controllers::World;
@@ -88,8 +88,10 @@ impl Default for SimConfig {
 
 /// A running simulated cluster. See the module documentation.
 pub struct SimCluster {
-    addr: SocketAddr,
     world: Arc<Mutex<World>>,
+    config: SimConfig,
+    /// The endpoint tests and the demo use; more can be added.
+    main: Endpoint,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -101,6 +103,11 @@ impl Drop for SimCluster {
             t.abort();
         }
     }
+}
+
+/// Decodes `%XX` escapes and `+` in a query component (also used by the exporter's client layer).
+pub fn percent_decode_pub(s: &str) -> String {
+    percent_decode(s)
 }
 
 /// Decodes `%XX` escapes and `+` in a query component.
@@ -150,19 +157,12 @@ impl SimCluster {
 
     /// Starts on a given loopback address (a test that restarts the API server on the same port).
     pub async fn start_on(addr: SocketAddr, config: SimConfig) -> Result<Self, SimError> {
-        let listener = TcpListener::bind(addr).await.map_err(SimError::Bind)?;
-        let addr = listener.local_addr().map_err(SimError::Bind)?;
         let world = Arc::new(Mutex::new(World::new(
             Store::new(config.history),
             config.behaviour.clone(),
         )));
+        let main = Endpoint::start(world.clone(), config.api.clone(), addr).await?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let state = Arc::new(api::ApiState {
-            world: world.clone(),
-            config: config.api.clone(),
-            shutdown: shutdown_rx.clone(),
-        });
-        let server = tokio::spawn(serve(listener, state, shutdown_rx.clone()));
         let ticker = {
             let world = world.clone();
             let mut shutdown = shutdown_rx;
@@ -182,37 +182,43 @@ impl SimCluster {
             })
         };
         Ok(Self {
-            addr,
             world,
+            config,
+            main,
             shutdown,
-            tasks: vec![server, ticker],
+            tasks: vec![ticker],
         })
+    }
+
+    /// Another listener of the same cluster on an ephemeral loopback port, with its own faults.
+    pub async fn add_endpoint(&self) -> Result<Endpoint, SimError> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+        Endpoint::start(self.world.clone(), self.config.api.clone(), addr).await
+    }
+
+    /// The main endpoint (faults, offline periods).
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.main
     }
 
     /// The API server's address.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.main.addr()
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.main.url()
     }
 
     /// A kubeconfig that points at this cluster.
     pub fn kubeconfig(&self) -> String {
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\ncurrent-context: sim\nusers:\n- name: sim\n  user: {{}}\n",
-            self.url()
-        )
+        self.main.kubeconfig()
     }
 
     /// Writes [`Self::kubeconfig`] to `path`.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), SimError> {
-        std::fs::write(path, self.kubeconfig()).map_err(|source| SimError::Kubeconfig {
-            path: path.to_path_buf(),
-            source,
-        })
+        self.main.write_kubeconfig(path)
     }
 
     /// Runs `f` on the cluster's state.
@@ -466,33 +472,6 @@ impl SimCluster {
     /// Stops serving: open watches end and the port closes.
     pub fn stop(self) {
         drop(self);
-    }
-}
-
-async fn serve(
-    listener: TcpListener,
-    state: Arc<api::ApiState>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => continue,
-            },
-            _ = shutdown.changed() => return,
-        };
-        let state = state.clone();
-        let mut shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| api::handle(state.clone(), req));
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.changed() => {}
-            }
-        });
     }
 }
 

@@ -9,6 +9,7 @@
 //! backoff); a line that fails to decode is a lost event, so that watch is restarted from a fresh
 //! list.
 
+mod health;
 mod lean;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+pub use health::{ApiHealthLayer, resource_of};
 pub use lean::Lean;
 
 use crate::convert;
@@ -45,6 +47,8 @@ pub struct Scope {
     pub selector: Option<String>,
     /// Which workloads this exporter keeps.
     pub sharding: Sharding,
+    /// Objects per list page.
+    pub page_size: u32,
 }
 
 /// Every API resource the exporter reads: (API group, resource, verbs). The deploy manifests'
@@ -86,7 +90,8 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
     };
     let mut tasks = Vec::new();
     for ns in namespaces {
-        let mut deployments = watcher::Config::default();
+        let base = watcher::Config::default().page_size(scope.page_size);
+        let mut deployments = base.clone();
         if let Some(selector) = &scope.selector {
             deployments = deployments.labels(selector);
         }
@@ -107,7 +112,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 resource: Resource::ReplicaSets,
                 namespace: ns.clone(),
                 api: api::<Lean<ReplicaSet>>(&client, ns.as_deref()),
-                config: watcher::Config::default(),
+                config: base.clone(),
                 convert: |rs| convert::replicaset(rs.metadata()),
                 wrap: Event::ReplicaSet,
                 sharding: scope.sharding,
@@ -119,7 +124,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 resource: Resource::Pods,
                 namespace: ns.clone(),
                 api: api::<Lean<Pod>>(&client, ns.as_deref()),
-                config: watcher::Config::default(),
+                config: base.clone(),
                 convert: |p| convert::pod(p.metadata()),
                 wrap: Event::Pod,
                 sharding: scope.sharding,
@@ -131,7 +136,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 resource: Resource::FinishedPods,
                 namespace: ns.clone(),
                 api: api::<Lean<Pod>>(&client, ns.as_deref()),
-                config: watcher::Config::default().fields(FINISHED_PODS),
+                config: base.clone().fields(FINISHED_PODS),
                 convert: |p| convert::finished_pod(p.metadata()),
                 wrap: Event::FinishedPod,
                 sharding: scope.sharding,
