@@ -391,8 +391,10 @@ impl Model {
             Event::Pod(Change::RelistedNamespace(ns, items)) => {
                 self.relist_pods(Some(ns), items, now)
             }
-            Event::FinishedPod(Change::Applied(f)) => self.set_finished(f, true, now),
-            Event::FinishedPod(Change::Deleted(f)) => self.set_finished(f, false, now),
+            Event::FinishedPod(Change::Applied(f)) => self.set_finished(f, true, now, Timing::Live),
+            Event::FinishedPod(Change::Deleted(f)) => {
+                self.set_finished(f, false, now, Timing::Live)
+            }
             Event::FinishedPod(Change::Relisted(items)) => self.relist_finished(None, items, now),
             Event::FinishedPod(Change::RelistedNamespace(ns, items)) => {
                 self.relist_finished(Some(ns), items, now)
@@ -775,7 +777,7 @@ impl Model {
 
     // ----- Phase source ------------------------------------------------------------------------
 
-    fn set_finished(&mut self, f: FinishedPod, finished: bool, now: Timestamp) {
+    fn set_finished(&mut self, f: FinishedPod, finished: bool, now: Timestamp, timing: Timing) {
         self.finished_pending.remove(&f.key);
         let Some(rs_name) = self.pod_slots.get(&f.key) else {
             if finished {
@@ -794,7 +796,8 @@ impl Model {
         }
         if let RsOwner::Deployment(name) = &slot.owner {
             let wk = WorkloadKey::deployment(rs_key.namespace.clone(), name.clone());
-            self.evaluate(&wk, now, Timing::Live);
+            // A completion found while a relist is applied is timed at the relist: imprecise.
+            self.evaluate(&wk, now, timing);
         }
     }
 
@@ -809,7 +812,7 @@ impl Model {
             }
         }
         for f in items {
-            self.set_finished(f, true, now);
+            self.set_finished(f, true, now, Timing::Relist);
         }
         self.mark_synced(Resource::FinishedPods, scope, now);
         let keys: Vec<WorkloadKey> = self.workloads.keys().cloned().collect();

@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod hostile;
+
 // ----- Builders --------------------------------------------------------------------------------
 
 /// Seconds after an arbitrary epoch, so scenarios read as "at 10 s".
