@@ -245,4 +245,109 @@ mod tests {
             serde_json::from_value(event["object"]["metadata"].clone()).expect("full");
         assert_eq!(crate::convert::pod(m), crate::convert::pod(&full));
     }
+
+    /// Metadata with everything an object can carry in excess, and more: 100 KiB annotations
+    /// and labels (a real API server allows 256 KiB of annotations in all and 63-character label
+    /// values; the decoder does not rely on either), managedFields, finalizers, owner references
+    /// that are not controllers, a 253-character name and a unicode namespace.
+    fn hostile_metadata(revision: &str) -> serde_json::Value {
+        let big = "x".repeat(100 * 1024);
+        serde_json::json!({
+            "name": "r".repeat(253),
+            "namespace": "名前空間-ñ-🚀",
+            "uid": "3c0d6f2e-0000-4000-8000-000000000001",
+            "resourceVersion": "42",
+            "creationTimestamp": "2026-11-27T19:00:00Z",
+            "deletionTimestamp": "2026-11-27T19:01:00Z",
+            "deletionGracePeriodSeconds": 30,
+            "finalizers": ["example.com/never-goes"],
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": big,
+                "deployment.kubernetes.io/revision": revision,
+                "zz.example.com/huge": big,
+            },
+            "labels": {"aa.example.com/huge": big, "pod-template-hash": "7578495449", "zz": big},
+            "ownerReferences": [
+                {"apiVersion": "v1", "kind": "ConfigMap", "name": big, "uid": "a"},
+                {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7578495449",
+                 "uid": "b", "controller": true, "blockOwnerDeletion": true},
+                {"apiVersion": "v1", "kind": "Secret", "name": "s", "uid": "c", "controller": false},
+            ],
+            "managedFields": [{
+                "manager": "kubectl", "operation": "Apply", "apiVersion": "v1",
+                "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:annotations": {"f:big": big}}},
+            }],
+        })
+    }
+
+    #[test]
+    fn huge_annotations_and_labels_are_skipped_and_never_reach_object_meta() {
+        use k8s_openapi::api::apps::v1::ReplicaSet;
+        let metadata = hostile_metadata("7");
+        let object = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": metadata,
+            "spec": {"containers": [{"name": "c", "image": "x".repeat(100 * 1024)}]},
+        });
+        let text = serde_json::to_string(&object).expect("JSON");
+        assert!(text.len() > 500 * 1024);
+        let pod: Lean<Pod> = serde_json::from_str(&text).expect("decodes");
+        let m = pod.metadata();
+        let annotations = m.annotations.as_ref().expect("the revision");
+        assert_eq!(
+            annotations,
+            &BTreeMap::from([(REVISION_ANNOTATION.to_string(), "7".to_string())])
+        );
+        let labels = m.labels.as_ref().expect("the hash");
+        assert_eq!(
+            labels,
+            &BTreeMap::from([(POD_TEMPLATE_HASH.to_string(), "7578495449".to_string())])
+        );
+        assert!(m.managed_fields.is_none() && m.finalizers.is_none());
+        let owners = m.owner_references.as_ref().expect("the controller");
+        assert_eq!(owners.len(), 1, "only the controller is kept");
+        assert_eq!(owners[0].name, "web-7578495449");
+        let kept = serde_json::to_string(m).expect("serializes").len();
+        assert!(kept < 1024, "{kept} bytes of metadata kept");
+
+        // What the model gets, the same as from the full metadata.
+        let full: ObjectMeta = serde_json::from_value(metadata).expect("full");
+        let lean_pod = crate::convert::pod(m).expect("converts");
+        assert_eq!(Ok(lean_pod.clone()), crate::convert::pod(&full));
+        assert_eq!(lean_pod.key.name.len(), 253);
+        assert_eq!(lean_pod.key.namespace, "名前空間-ñ-🚀");
+        let deletion = lean_pod.deletion.expect("deleting");
+        assert_eq!(deletion.grace_seconds, Some(30));
+        let rs: Lean<ReplicaSet> = serde_json::from_str(&text).expect("decodes");
+        let converted = crate::convert::replicaset(rs.metadata()).expect("converts");
+        assert_eq!(converted.revision, Some(7));
+        assert_eq!(Ok(converted), crate::convert::replicaset(&full));
+    }
+
+    #[test]
+    fn odd_revision_annotations_read_the_same_from_lean_and_full_metadata() {
+        use k8s_openapi::api::apps::v1::ReplicaSet;
+        let huge_number = "9".repeat(100 * 1024);
+        for (revision, expected) in [
+            ("7", Some(7)),
+            (" 7 ", Some(7)),
+            ("007", Some(7)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            (huge_number.as_str(), None),
+            ("-1", None),
+            ("1.5", None),
+            ("", None),
+            ("seven", None),
+        ] {
+            let metadata = hostile_metadata(revision);
+            let object = serde_json::json!({"metadata": metadata});
+            let lean: Lean<ReplicaSet> = serde_json::from_value(object).expect("decodes");
+            let full: ObjectMeta = serde_json::from_value(metadata).expect("full");
+            let converted = crate::convert::replicaset(lean.metadata()).expect("converts");
+            assert_eq!(converted.revision, expected, "{:.20}", revision);
+            assert_eq!(Ok(converted), crate::convert::replicaset(&full));
+        }
+    }
 }
