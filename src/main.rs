@@ -149,6 +149,11 @@ async fn run(args: Args) -> Result<()> {
         Model::new(model_config),
         std::time::Duration::from_secs(args.failure_timeout_secs),
     ));
+    // Retries go through the watchers' backoff rather than kube's client-level retry of
+    // 429/503/504, so every answer the API server gives reaches the health observer and the
+    // self-metrics: throttling is visible, not absorbed.
+    let mut config = config;
+    config.default_retry = false;
     let client = kube::client::ClientBuilder::try_from(config)
         .context("cannot build a Kubernetes client from the configuration")?
         .with_layer(&watch::ApiHealthLayer::new(shared.clone()))

@@ -313,6 +313,31 @@ impl Collector for RolloutCollector {
             }
         }
         {
+            let mut family = e.encode_descriptor(
+                "kube_rollout_exporter_api_requests",
+                "Answers of the API server to the exporter's lists and watches, by resource, verb and HTTP status (code 0: the connection failed).",
+                None,
+                MetricType::Counter,
+            )?;
+            for r in Resource::ALL {
+                for ((verb, code), n) in self.shared.watch(r).requests() {
+                    let code = if code == 0 {
+                        "0".to_string()
+                    } else {
+                        code.to_string()
+                    };
+                    let l = [
+                        ("resource", r.as_str()),
+                        ("verb", verb),
+                        ("code", code.as_str()),
+                    ];
+                    family
+                        .encode_family(&l)?
+                        .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
+                }
+            }
+        }
+        {
             let s = &snap.stats;
             let mut family = e.encode_descriptor(
                 "kube_rollout_exporter_objects",

@@ -29,6 +29,9 @@ pub struct WatchStats {
     pub errors: AtomicU64,
     pub restarts: AtomicU64,
     health: Mutex<Health>,
+    /// Answers of the API server to lists and watches: (verb, HTTP status or 0 when none came)
+    /// → count.
+    requests: Mutex<std::collections::BTreeMap<(&'static str, u16), u64>>,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -38,6 +41,21 @@ struct Health {
 }
 
 impl WatchStats {
+    /// Counts one API answer (`code` 0: no answer, the connection failed).
+    pub fn request(&self, verb: &'static str, code: u16) {
+        if let Ok(mut r) = self.requests.lock() {
+            *r.entry((verb, code)).or_default() += 1;
+        }
+    }
+
+    /// The API answers counted so far.
+    pub fn requests(&self) -> Vec<((&'static str, u16), u64)> {
+        self.requests
+            .lock()
+            .map(|r| r.iter().map(|(k, v)| (*k, *v)).collect())
+            .unwrap_or_default()
+    }
+
     pub fn success(&self, at: Instant) {
         if let Ok(mut h) = self.health.lock() {
             h.last_success = Some(at);

@@ -27,7 +27,8 @@ use super::select::{Field, FieldSelector, LabelSelector};
 use super::store::{Change, EventType, Kind, Object};
 use super::{SimError, percent_decode};
 
-pub type Body = BoxBody<Bytes, Infallible>;
+/// Response bodies; a watch stream ends with an error to drop its connection abruptly.
+pub type Body = BoxBody<Bytes, std::io::Error>;
 
 /// How the API server behaves beyond its data.
 #[derive(Clone, Debug)]
@@ -127,15 +128,17 @@ fn respond(code: StatusCode, body: Body) -> Response<Body> {
 
 /// A one-piece body of known length (the API server sends `Content-Length` for errors).
 fn full(v: &Value) -> Body {
-    Full::new(Bytes::from(v.to_string())).boxed()
+    Full::new(Bytes::from(v.to_string()))
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 /// A body sent chunked, as the API server streams lists.
 fn chunked(v: &Value) -> Body {
     let bytes = Bytes::from(v.to_string());
-    StreamBody::new(futures::stream::iter([Ok::<_, Infallible>(Frame::data(
-        bytes,
-    ))]))
+    StreamBody::new(futures::stream::iter([Ok::<_, std::io::Error>(
+        Frame::data(bytes),
+    )]))
     .boxed()
 }
 
@@ -458,7 +461,7 @@ fn list(
     if state.faults.take(|f| &mut f.truncate_lists) {
         let text = body.to_string();
         let cut = Bytes::from(text.as_bytes()[..text.len() / 2].to_vec());
-        let stream = futures::stream::iter([Ok::<_, Infallible>(Frame::data(cut))]);
+        let stream = futures::stream::iter([Ok::<_, std::io::Error>(Frame::data(cut))]);
         return Ok(respond(StatusCode::OK, StreamBody::new(stream).boxed()));
     }
     Ok(respond(StatusCode::OK, chunked(&body)))
@@ -508,11 +511,9 @@ fn start_watch(
     q: &HashMap<String, String>,
     meta: bool,
 ) -> Response<Body> {
-    let (tx, rx) = mpsc::channel::<Bytes>(1024);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(1024);
     let body = StreamBody::new(futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+        rx.recv().await.map(|b| (b.map(Frame::data), rx))
     }))
     .boxed();
     let bookmarks = matches!(
@@ -537,7 +538,7 @@ fn start_watch(
                 "a watch stream was requested by the client but the required storage feature RequestWatchProgress is disabled",
             ),
         );
-        let _ = tx.try_send(line);
+        let _ = tx.try_send(Ok(line));
         return respond(StatusCode::OK, body);
     }
     if state.faults.get().expire_watch_resumes
@@ -551,7 +552,7 @@ fn start_watch(
                 &format!("too old resource version: {requested} ({})", requested + 1),
             ),
         );
-        let _ = tx.try_send(line);
+        let _ = tx.try_send(Ok(line));
         return respond(StatusCode::OK, body);
     }
     let start = {
@@ -595,7 +596,7 @@ fn start_watch(
                     ),
                 ),
             );
-            let _ = tx.try_send(line);
+            let _ = tx.try_send(Ok(line));
         }
         Ok((initial, backlog, live, last)) => {
             tokio::spawn(stream_watch(
@@ -614,7 +615,7 @@ async fn stream_watch(
     meta: bool,
     bookmarks: bool,
     timeout: Duration,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     initial: Vec<Bytes>,
     backlog: Vec<Arc<Change>>,
     mut live: broadcast::Receiver<Arc<Change>>,
@@ -624,7 +625,7 @@ async fn stream_watch(
     let mut dropped = state.drop_watches.clone();
     dropped.mark_unchanged();
     for line in initial {
-        if tx.send(line).await.is_err() {
+        if tx.send(Ok(line)).await.is_err() {
             return;
         }
     }
@@ -645,7 +646,7 @@ async fn stream_watch(
     for change in &backlog {
         last_rv = last_rv.max(change.rv);
         if let Some(line) = send_change(change)
-            && tx.send(line).await.is_err()
+            && tx.send(Ok(line)).await.is_err()
         {
             return;
         }
@@ -660,7 +661,11 @@ async fn stream_watch(
         tokio::select! {
             _ = &mut deadline => return,
             _ = shutdown.changed() => return,
-            _ = dropped.changed() => return,
+            _ = dropped.changed() => {
+                // Abort the response mid-stream: the client sees a broken connection.
+                let _ = tx.send(Err(std::io::Error::other("watch dropped (injected fault)"))).await;
+                return;
+            }
             _ = tx.closed() => return,
             _ = bookmark.tick(), if bookmarks => {
                 let object = if meta {
@@ -670,7 +675,7 @@ async fn stream_watch(
                     json!({"kind": kind.kind(), "apiVersion": kind.api_version(),
                            "metadata": {"resourceVersion": last_rv.to_string()}})
                 };
-                if tx.send(event_line("BOOKMARK", object)).await.is_err() {
+                if tx.send(Ok(event_line("BOOKMARK", object))).await.is_err() {
                     return;
                 }
             }
@@ -681,7 +686,7 @@ async fn stream_watch(
                     }
                     last_rv = change.rv;
                     if let Some(line) = send_change(&change)
-                        && tx.send(line).await.is_err()
+                        && tx.send(Ok(line)).await.is_err()
                     {
                         return;
                     }

@@ -3,7 +3,9 @@
 //! kube's watcher yields nothing when a watch restarts quietly (a dropped connection resumed from
 //! the last resourceVersion in a cluster where nothing changes), so events alone cannot tell a
 //! recovered watch from a failing one. The HTTP answer can: a list or a watch that got a 2xx
-//! response is a success, and readiness is computed from those.
+//! response is a success, and readiness is computed from those. Every answer is also counted by
+//! verb and status code (`kube_rollout_exporter_api_requests_total`), which is where dropped
+//! watch connections (resumed silently by kube) and throttling show.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -41,6 +43,11 @@ pub fn resource_of(uri: &Uri) -> Option<Resource> {
     } else {
         None
     }
+}
+
+fn is_watch(uri: &Uri) -> bool {
+    uri.query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"))
 }
 
 /// The layer: wraps the client's HTTP service.
@@ -92,14 +99,22 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let resource = resource_of(req.uri());
+        let verb = if is_watch(req.uri()) { "watch" } else { "list" };
         let shared = self.shared.clone();
         let response = self.inner.call(req);
         Box::pin(async move {
             let result = response.await;
-            if let (Some(r), Ok(resp)) = (resource, &result)
-                && resp.status().is_success()
-            {
-                shared.watch(r).success(Instant::now());
+            if let Some(r) = resource {
+                let stats = shared.watch(r);
+                match &result {
+                    Ok(resp) => {
+                        stats.request(verb, resp.status().as_u16());
+                        if resp.status().is_success() {
+                            stats.success(Instant::now());
+                        }
+                    }
+                    Err(_) => stats.request(verb, 0),
+                }
             }
             result
         })
