@@ -1,0 +1,435 @@
+//! The dashboards and rules against a real Prometheus (Debian's `prometheus` package, installed
+//! by `scripts/test`): the real exporter watches the simulated cluster, Prometheus scrapes it
+//! every second and evaluates `alerts/`; after a normal rollout, a slow drain and a stuck
+//! termination, every dashboard query, variable and annotation returns data with Grafana's
+//! variables and macros substituted, every recording rule produces series, and the
+//! stuck-termination alert is pending or firing.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TempDir;
+use common::exporter::{Exporter, wait_metrics};
+use common::http;
+use kube_rollout_exporter::sim::{SimCluster, SimConfig, SimDeployment};
+use serde_json::Value;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A Prometheus server on a free loopback port with a temporary data directory; killed on drop.
+struct Prometheus {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+}
+
+impl Prometheus {
+    fn start(dir: &Path, exporter: SocketAddr) -> Self {
+        let rules: Vec<String> = [
+            "kube-rollout-rules.yaml",
+            "kube-rollout-alerts.yaml",
+            "kube-rollout-slo.yaml",
+        ]
+        .iter()
+        .map(|f| format!("  - {}", repo("alerts").join(f).display()))
+        .collect();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n{}\nscrape_configs:\n  - job_name: kube-rollout-exporter\n    static_configs:\n      - targets: ['{exporter}']\n",
+                rules.join("\n")
+            ),
+        )
+        .expect("prometheus.yml");
+        let addr = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--log.level=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run `prometheus` ({e}): run ./scripts/test, which installs Debian's prometheus"));
+        Self { child, addr }
+    }
+
+    async fn api(&self, path: &str, params: &[(&str, &str)]) -> Value {
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        let reply = http::get(
+            self.addr,
+            &format!("{path}?{}", query.join("&")),
+            "application/json",
+        )
+        .await;
+        let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        assert_eq!(body["status"], "success", "{path} {params:?}: {body}");
+        body["data"].clone()
+    }
+
+    /// Whether a query returns at least one series (instant at now, or range over 5 minutes).
+    async fn has_data(&self, expr: &str, instant: bool) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let data = if instant {
+            self.api(
+                "/api/v1/query",
+                &[("query", expr), ("time", &format!("{now:.3}"))],
+            )
+            .await
+        } else {
+            let start = format!("{:.3}", now - 300.0);
+            let end = format!("{now:.3}");
+            self.api(
+                "/api/v1/query_range",
+                &[
+                    ("query", expr),
+                    ("start", &start),
+                    ("end", &end),
+                    ("step", "2"),
+                ],
+            )
+            .await
+        };
+        data["result"].as_array().is_some_and(|r| !r.is_empty())
+    }
+}
+
+/// Percent-encodes a query parameter value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A query as a dashboard panel, variable or annotation holds it.
+#[derive(Debug)]
+struct DashboardQuery {
+    what: String,
+    expr: String,
+    instant: bool,
+    /// The panel's minimum interval (what `$__rate_interval` is at least).
+    interval: Option<String>,
+}
+
+fn panels(list: &Value) -> Vec<&Value> {
+    let mut out = Vec::new();
+    for p in list.as_array().into_iter().flatten() {
+        out.push(p);
+        out.extend(panels(&p["panels"]));
+    }
+    out
+}
+
+fn dashboard_queries() -> Vec<DashboardQuery> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(repo("dashboards")).expect("dashboards/") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let d: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("JSON");
+        for p in panels(&d["panels"]) {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                if let Some(expr) = t["expr"].as_str() {
+                    out.push(DashboardQuery {
+                        what: format!("{name}: panel {:?} {}", p["title"], t["refId"]),
+                        expr: expr.to_string(),
+                        instant: t["instant"].as_bool().unwrap_or(false),
+                        interval: p["interval"].as_str().map(str::to_string),
+                    });
+                }
+            }
+        }
+        for v in d["templating"]["list"].as_array().into_iter().flatten() {
+            if v["type"] == "query" {
+                let q = v["query"]
+                    .as_str()
+                    .or_else(|| v["query"]["query"].as_str())
+                    .unwrap_or_default();
+                out.push(DashboardQuery {
+                    what: format!("{name}: variable {}", v["name"]),
+                    expr: q.to_string(),
+                    instant: true,
+                    interval: None,
+                });
+            }
+        }
+        for a in d["annotations"]["list"].as_array().into_iter().flatten() {
+            if let Some(expr) = a["expr"].as_str() {
+                out.push(DashboardQuery {
+                    what: format!("{name}: annotation {:?}", a["name"]),
+                    expr: expr.to_string(),
+                    instant: false,
+                    interval: None,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Grafana's substitutions: variables as multi-value regexes, `$__rate_interval` at least the
+/// panel's interval plus a scrape interval, `$__range` the 5-minute dashboard range.
+fn substitute(q: &DashboardQuery, namespaces: &str, workloads: &str) -> String {
+    let rate_interval = q
+        .interval
+        .as_deref()
+        .map_or("30s".to_string(), |i| i.to_string());
+    q.expr
+        .replace("$__rate_interval", &rate_interval)
+        .replace("${__range}", "5m")
+        .replace("$__range", "5m")
+        .replace("$__interval", "2s")
+        .replace("${namespace}", namespaces)
+        .replace("$namespace", namespaces)
+        .replace("${workload}", workloads)
+        .replace("$workload", workloads)
+        .replace("${job}", "kube-rollout-exporter")
+        .replace("$job", "kube-rollout-exporter")
+}
+
+/// `label_values(selector, label)` → the selector and the label, to be asked of the series API.
+fn label_values(expr: &str) -> Option<(String, String)> {
+    let inner = expr
+        .trim()
+        .strip_prefix("label_values(")?
+        .strip_suffix(')')?;
+    match inner.rsplit_once(',') {
+        Some((selector, label)) => Some((selector.trim().to_string(), label.trim().to_string())),
+        None => Some((String::new(), inner.trim().to_string())),
+    }
+}
+
+fn recording_rules() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for f in ["kube-rollout-rules.yaml", "kube-rollout-slo.yaml"] {
+        let text = std::fs::read_to_string(repo("alerts").join(f)).expect("rules");
+        for line in text.lines() {
+            if let Some(name) = line.trim().strip_prefix("- record:") {
+                out.insert(name.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    out
+}
+
+async fn missing(
+    prom: &Prometheus,
+    queries: &[DashboardQuery],
+    namespaces: &str,
+    workloads: &str,
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for q in queries {
+        let expr = substitute(q, namespaces, workloads);
+        let ok = match label_values(&expr) {
+            Some((selector, label)) => {
+                let selector = if selector.is_empty() {
+                    format!("{{{label}!=\"\"}}")
+                } else {
+                    selector
+                };
+                let data = prom.api("/api/v1/series", &[("match[]", &selector)]).await;
+                data.as_array()
+                    .is_some_and(|s| s.iter().any(|series| series[&label].is_string()))
+            }
+            None => prom.has_data(&expr, q.instant).await,
+        };
+        if !ok {
+            missing.push(format!("{}: {expr}", q.what));
+        }
+    }
+    for rule in recording_rules() {
+        if !prom.has_data(&rule, false).await {
+            missing.push(format!("recording rule {rule}"));
+        }
+    }
+    missing
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_dashboard_query_and_recording_rule_returns_data_from_a_real_prometheus() {
+    let sim = SimCluster::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    sim.create_deployment(
+        &SimDeployment::new("shop", "web")
+            .drain_seconds(2.0)
+            .start_seconds(0.3),
+    )
+    .expect("web");
+    sim.create_deployment(
+        &SimDeployment::new("shop", "api")
+            .drain_seconds(6.0)
+            .start_seconds(0.3),
+    )
+    .expect("api");
+    sim.create_deployment(
+        &SimDeployment::new("blog", "worker")
+            .replicas(2)
+            .grace_seconds(2)
+            .drain_seconds(30.0)
+            .start_seconds(0.3),
+    )
+    .expect("worker");
+    sim.wait_for("all steady", Duration::from_secs(30), |w| {
+        w.store
+            .deployments()
+            .filter(|d| {
+                d.status.as_ref().is_some_and(|s| {
+                    s.available_replicas == d.spec.as_ref().and_then(|s| s.replicas)
+                })
+            })
+            .count()
+            == 3
+    })
+    .await
+    .expect("steady");
+    let dir = TempDir::new("prometheus");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let exporter = Exporter::start(&kubeconfig, &[]);
+    wait_metrics(exporter.addr, "synced", Duration::from_secs(20), |s| {
+        s.get("kube_rollout_exporter_synced", &[("resource", "pods")]) == Some(1.0)
+    })
+    .await;
+    let prom = Prometheus::start(dir.path(), exporter.addr);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !prom_up(&prom).await {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus scrapes the exporter within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // Normal rollouts, slow drains, and a stuck termination (a finalizer that never goes). Each
+    // workload rolls twice: its histograms appear with their first observation, and rate() sees
+    // an increase only from the second sample of a series on.
+    for (name, image) in [
+        ("web", "registry.local/web:v2"),
+        ("api", "registry.local/api:v2"),
+    ] {
+        sim.set_image("shop", name, image).expect("first rollout");
+    }
+    wait_metrics(
+        exporter.addr,
+        "first rollouts complete",
+        Duration::from_secs(60),
+        |s| {
+            ["web", "api"].iter().all(|w| {
+                s.web(
+                    "kube_rollout_duration_seconds_count",
+                    w,
+                    &[("milestone", "complete")],
+                ) == Some(1.0)
+            })
+        },
+    )
+    .await;
+    for (name, image) in [
+        ("web", "registry.local/web:v3"),
+        ("api", "registry.local/api:v3"),
+    ] {
+        sim.set_image("shop", name, image).expect("second rollout");
+    }
+    let held = sim
+        .pods()
+        .expect("pods")
+        .into_iter()
+        .find(|p| p.metadata.namespace.as_deref() == Some("blog"))
+        .and_then(|p| p.metadata.name)
+        .expect("a worker pod");
+    sim.add_finalizer("blog", &held, "example.com/never")
+        .expect("finalizer");
+    sim.set_image("blog", "worker", "registry.local/worker:v2")
+        .expect("worker v2");
+
+    let queries = dashboard_queries();
+    assert!(
+        queries.len() > 40,
+        "the dashboards' queries were found: {}",
+        queries.len()
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = Vec::new();
+    loop {
+        // The stuck pod keeps a rollout in flight, so "in progress" panels have data too.
+        let all = missing(&prom, &queries, ".*", ".*").await;
+        let multi = missing(&prom, &queries, "shop|blog", "web|api|worker").await;
+        let alert = stuck_alert(&prom).await;
+        if all.is_empty() && multi.is_empty() && alert {
+            break;
+        }
+        last = all.into_iter().chain(multi).collect();
+        if !alert {
+            last.push("alert KubeRolloutPodsStuckTerminating not pending or firing".into());
+        }
+        if Instant::now() >= deadline {
+            panic!("after 120 s, still without data:\n{}", last.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    drop(last);
+    sim.remove_finalizers("blog", &held).expect("release");
+}
+
+async fn prom_up(prom: &Prometheus) -> bool {
+    // Not listening yet while it starts.
+    if tokio::net::TcpStream::connect(prom.addr).await.is_err() {
+        return false;
+    }
+    let reply = http::get(prom.addr, "/api/v1/query?query=up", "application/json").await;
+    let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    body["data"]["result"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|s| s["value"][1] == "1"))
+}
+
+async fn stuck_alert(prom: &Prometheus) -> bool {
+    let data = prom.api("/api/v1/alerts", &[]).await;
+    data["alerts"].as_array().is_some_and(|alerts| {
+        alerts.iter().any(|a| {
+            a["labels"]["alertname"] == "KubeRolloutPodsStuckTerminating"
+                && a["labels"]["namespace"] == "blog"
+                && matches!(a["state"].as_str(), Some("pending" | "firing"))
+        })
+    })
+}
