@@ -83,6 +83,25 @@ impl Exporter {
         }
     }
 
+    /// The exporter's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory in bytes and open file descriptors, from /proc.
+    pub fn resources(&self) -> (u64, usize) {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let rss_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count());
+        (rss_kib * 1024, fds)
+    }
+
     /// The JSON log line the exporter wrote when it started serving.
     pub fn start_line(&self) -> &serde_json::Value {
         &self.start
