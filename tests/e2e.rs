@@ -538,3 +538,69 @@ fn bad_flags_and_a_missing_kubeconfig_exit_with_one_clear_line() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_the_seed_case_within_a_minute() {
+    let mut child = Command::new(binary())
+        .args([
+            "--demo",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.format",
+            "json",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start --demo");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let started = Instant::now();
+    let addr: std::net::SocketAddr = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the demo logs its address");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["fields"]["message"] == "kube-rollout-exporter started" {
+            break v["fields"]["listen"]
+                .as_str()
+                .expect("listen")
+                .parse()
+                .expect("addr");
+        }
+    };
+    let draining = wait_metrics(addr, "shop/web draining", MINUTE, |s| {
+        phase(s, WEB) == Some("draining")
+    })
+    .await;
+    assert!(
+        draining
+            .web("kube_rollout_terminating_pods", WEB, &[])
+            .unwrap_or(0.0)
+            >= 1.0
+    );
+    wait_metrics(addr, "shop/web complete after its drain", MINUTE, |s| {
+        count(s, "kube_rollout_duration_seconds", COMPLETE) >= 1.0
+            && phase(s, WEB) == Some("complete")
+    })
+    .await;
+    assert!(
+        started.elapsed() < MINUTE,
+        "seed case shown within a minute: {:?}",
+        started.elapsed()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -558,3 +558,68 @@ async fn a_gap_longer_than_the_history_is_bounded_by_the_relist() {
         "late by at most the gap"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exporter_restarted_mid_rollout_matches_an_uninterrupted_one() {
+    // Slow starts keep the rollout progressing (not ready) for a few seconds.
+    let mut p = pair(
+        deployment().start_seconds(1.5).drain_seconds(2.0),
+        &[],
+        |_| {},
+    )
+    .await;
+    wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
+    // Let the clock second turn so the new ReplicaSet is strictly newer than the old one.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    p.sim
+        .set_image("shop", WEB, "registry.local/app:v2")
+        .expect("set image");
+    wait_metrics(p.bad.addr, "progressing", MINUTE, |s| {
+        s.web("kube_rollout_phase", WEB, &[("phase", "progressing")]) == Some(1.0)
+    })
+    .await;
+    // Restart the second exporter through the same (clean) endpoint.
+    let kubeconfig = p._dir.path().join("bad");
+    drop(std::mem::replace(
+        &mut p.bad,
+        Exporter::start(&kubeconfig, &[]),
+    ));
+    let (clean, bad) = converge(&p, 1.0, MINUTE).await;
+    assert_eq!(
+        bad.web("kube_rollout_started_total", WEB, &[]),
+        Some(0.0),
+        "the start was before the restart"
+    );
+    assert_eq!(clean.web("kube_rollout_started_total", WEB, &[]), Some(1.0));
+    // Ready and complete happened after the restart: observed, with the start recovered from
+    // the ReplicaSet's creationTimestamp (1 s resolution).
+    for milestone in ["ready", "complete"] {
+        let sum = |s: &Scrape| {
+            s.web(
+                "kube_rollout_duration_seconds_sum",
+                WEB,
+                &[("milestone", milestone)],
+            )
+        };
+        let (c, b) = (
+            sum(&clean).expect("clean observed"),
+            sum(&bad).expect("restarted observed"),
+        );
+        assert!(
+            (c - b).abs() <= 1.5,
+            "{milestone}: restarted {b} s vs uninterrupted {c} s"
+        );
+    }
+    let terminations = |s: &Scrape| {
+        s.web(
+            "kube_rollout_pod_termination_duration_seconds_count",
+            WEB,
+            &[],
+        )
+    };
+    assert_eq!(
+        terminations(&bad),
+        terminations(&clean),
+        "terminations all came after the restart"
+    );
+}
