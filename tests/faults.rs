@@ -569,8 +569,22 @@ async fn an_exporter_restarted_mid_rollout_matches_an_uninterrupted_one() {
     )
     .await;
     wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
-    // Let the clock second turn so the new ReplicaSet is strictly newer than the old one.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Let the clock second turn so the new ReplicaSet is strictly newer than the old one
+    // (creationTimestamp has 1 s resolution).
+    p.sim
+        .wait_for("a new second since the first ReplicaSet", MINUTE, |w| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            w.store.replicasets().all(|rs| {
+                rs.metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .is_some_and(|t| t.0.as_second() < now)
+            })
+        })
+        .await
+        .expect("the clock moves");
     p.sim
         .set_image("shop", WEB, "registry.local/app:v2")
         .expect("set image");
