@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use clap::{Parser, ValueEnum};
 
 use crate::model::DEFAULT_SLO_THRESHOLD_SECS;
+use crate::selection::WorkloadPattern;
 
 /// The default port. The exporter port range 9100-9999 of the Prometheus wiki is fully
 /// allocated, so this one lies outside it, where it collides with none of the exporters listed
@@ -127,6 +128,22 @@ pub struct Args {
     /// The namespace of --pod.
     #[arg(long = "pod-namespace", value_name = "NS", requires = "pod")]
     pub pod_namespace: Option<String>,
+
+    /// Export only workloads matching this `namespace/name` pattern (`*` wildcards; repeatable;
+    /// default: all). A pattern without `/` matches the name in every namespace.
+    #[arg(long = "workloads.allow", value_name = "PATTERN", value_parser = WorkloadPattern::parse)]
+    pub allow: Vec<WorkloadPattern>,
+
+    /// Never export workloads matching this `namespace/name` pattern (repeatable; wins over
+    /// --workloads.allow).
+    #[arg(long = "workloads.deny", value_name = "PATTERN", value_parser = WorkloadPattern::parse)]
+    pub deny: Vec<WorkloadPattern>,
+
+    /// Histograms per namespace instead of per workload: the `workload` label of the three
+    /// histograms is empty and their series are summed over the namespace's workloads (gauges
+    /// and counters stay per workload).
+    #[arg(long = "histograms.per-namespace")]
+    pub histograms_per_namespace: bool,
 
     /// Histogram bucket upper bounds in seconds, comma-separated, replacing the defaults (each
     /// SLO threshold is always added).

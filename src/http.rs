@@ -277,7 +277,7 @@ mod tests {
     fn server(scrapes: usize) -> Arc<Server> {
         let shared = Arc::new(Shared::new(Model::new(ModelConfig::default())));
         Arc::new(Server {
-            registry: Arc::new(metrics::registry(shared.clone())),
+            registry: Arc::new(metrics::registry(shared.clone(), false)),
             shared,
             telemetry_path: "/metrics".into(),
             web: WebConfig::default(),

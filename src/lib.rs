@@ -18,6 +18,7 @@ pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod process;
+pub mod selection;
 pub mod shard;
 pub mod sim;
 pub mod state;

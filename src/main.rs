@@ -14,6 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 use kube_rollout_exporter::cli::{Args, LogFormat};
 use kube_rollout_exporter::model::{DEFAULT_BUCKETS, Model, ModelConfig};
+use kube_rollout_exporter::selection::Selection;
 use kube_rollout_exporter::shard::{self, Sharding};
 use kube_rollout_exporter::state::Shared;
 use kube_rollout_exporter::web_config::WebConfig;
@@ -159,7 +160,10 @@ async fn run(args: Args) -> Result<()> {
         .with_layer(&watch::ApiHealthLayer::new(shared.clone()))
         .build();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let registry = Arc::new(metrics::registry(shared.clone()));
+    let registry = Arc::new(metrics::registry(
+        shared.clone(),
+        args.histograms_per_namespace,
+    ));
     let scrapes =
         (args.max_requests > 0).then(|| Arc::new(tokio::sync::Semaphore::new(args.max_requests)));
     let server = Arc::new(http::Server {
@@ -190,9 +194,13 @@ async fn run(args: Args) -> Result<()> {
         let scope = watch::Scope {
             namespaces: args.namespaces.clone(),
             selector: args.selector.clone(),
-            sharding: Sharding {
-                shard: args.shard,
-                total: args.total_shards,
+            selection: Selection {
+                sharding: Sharding {
+                    shard: args.shard,
+                    total: args.total_shards,
+                },
+                allow: args.allow.clone().into(),
+                deny: args.deny.clone().into(),
             },
             page_size: args.page_size,
         };
@@ -200,10 +208,14 @@ async fn run(args: Args) -> Result<()> {
         tokio::spawn(async move {
             let sharding = match auto {
                 Some((pod, ns)) => discover_shard(&client, &pod, &ns).await,
-                None => scope.sharding,
+                None => scope.selection.sharding,
             };
             let _ = shared.sharding.set(sharding);
-            let scope = watch::Scope { sharding, ..scope };
+            let selection = Selection {
+                sharding,
+                ..scope.selection.clone()
+            };
+            let scope = watch::Scope { selection, ..scope };
             let tasks = watch::spawn(client, &scope, shared);
             futures::future::join_all(tasks).await;
         })

@@ -28,13 +28,55 @@ pub const TEXT_004: &str = "text/plain; version=0.0.4; charset=utf-8";
 #[derive(Debug)]
 pub struct RolloutCollector {
     shared: Arc<Shared>,
+    /// `--histograms.per-namespace`: histograms summed per namespace, `workload=""`.
+    per_namespace: bool,
 }
 
-/// A registry holding the collector.
-pub fn registry(shared: Arc<Shared>) -> Registry {
+/// A registry holding the collector; `per_namespace` sums the histograms per namespace.
+pub fn registry(shared: Arc<Shared>, per_namespace: bool) -> Registry {
     let mut registry = Registry::default();
-    registry.register_collector(Box::new(RolloutCollector { shared }));
+    registry.register_collector(Box::new(RolloutCollector {
+        shared,
+        per_namespace,
+    }));
     registry
+}
+
+/// `--histograms.per-namespace`: one entry per namespace holding the sum of its workloads'
+/// histograms, with an empty workload name; gauges and counters are not in it.
+fn per_namespace(workloads: &[WorkloadMetrics]) -> Vec<WorkloadMetrics> {
+    let mut out: Vec<WorkloadMetrics> = Vec::new();
+    for m in workloads {
+        let same = out
+            .last()
+            .is_some_and(|o| o.key.namespace == m.key.namespace && o.key.kind == m.key.kind);
+        if !same {
+            let mut key = m.key.clone();
+            key.name = String::new();
+            out.push(WorkloadMetrics {
+                key,
+                pod_termination_duration: None,
+                ready_duration: None,
+                complete_duration: None,
+                drain_tail: None,
+                ..m.clone()
+            });
+        }
+        let o = out.last_mut().expect("pushed above");
+        for (into, from) in [
+            (&mut o.pod_termination_duration, &m.pod_termination_duration),
+            (&mut o.ready_duration, &m.ready_duration),
+            (&mut o.complete_duration, &m.complete_duration),
+            (&mut o.drain_tail, &m.drain_tail),
+        ] {
+            match (into.as_mut(), from) {
+                (Some(i), Some(f)) => i.merge(f),
+                (None, Some(f)) => *into = Some(f.clone()),
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// Renders the registry in the format the `Accept` header asks for: OpenMetrics when it names
@@ -214,18 +256,25 @@ impl Collector for RolloutCollector {
             |m| m.last_completed_timestamp,
         )?;
 
+        let grouped;
+        let hw: &[WorkloadMetrics] = if self.per_namespace {
+            grouped = per_namespace(w);
+            &grouped
+        } else {
+            w
+        };
         histogram_family(
             e,
             "kube_rollout_pod_termination_duration",
             "From a pod's deletion request to its object being gone.",
-            w.iter()
+            hw.iter()
                 .filter_map(|m| Some((labels(m).to_vec(), m.pod_termination_duration.as_ref()?))),
         )?;
         histogram_family(
             e,
             "kube_rollout_duration",
             "From rollout start to the milestone: ready (kubectl's moment) or complete (every old pod gone).",
-            w.iter().flat_map(|m| {
+            hw.iter().flat_map(|m| {
                 [
                     ("ready", &m.ready_duration),
                     ("complete", &m.complete_duration),
@@ -242,7 +291,7 @@ impl Collector for RolloutCollector {
             e,
             "kube_rollout_drain_tail",
             "Complete minus ready: how long old pods outlived kubectl's success.",
-            w.iter()
+            hw.iter()
                 .filter_map(|m| Some((labels(m).to_vec(), m.drain_tail.as_ref()?))),
         )?;
 

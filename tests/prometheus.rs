@@ -284,8 +284,33 @@ async fn missing(
     missing
 }
 
+/// Which cardinality mode the exporter runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Histograms per workload.
+    Default,
+    /// `--histograms.per-namespace`.
+    PerNamespace,
+    /// `--workloads.deny shop/canary`.
+    DenyList,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_dashboard_query_and_recording_rule_returns_data_from_a_real_prometheus() {
+    scenario(Mode::Default).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_rules_work_with_per_namespace_histograms() {
+    scenario(Mode::PerNamespace).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboards_and_rules_work_with_a_deny_list() {
+    scenario(Mode::DenyList).await;
+}
+
+async fn scenario(mode: Mode) {
     let sim = SimCluster::start(SimConfig::default())
         .await
         .expect("simulator");
@@ -309,6 +334,8 @@ async fn every_dashboard_query_and_recording_rule_returns_data_from_a_real_prome
             .start_seconds(0.3),
     )
     .expect("worker");
+    sim.create_deployment(&SimDeployment::new("shop", "canary").replicas(1))
+        .expect("canary");
     sim.wait_for("all steady", Duration::from_secs(30), |w| {
         w.store
             .deployments()
@@ -318,14 +345,19 @@ async fn every_dashboard_query_and_recording_rule_returns_data_from_a_real_prome
                 })
             })
             .count()
-            == 3
+            == 4
     })
     .await
     .expect("steady");
     let dir = TempDir::new("prometheus");
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let exporter = Exporter::start(&kubeconfig, &[]);
+    let flags: &[&str] = match mode {
+        Mode::Default => &[],
+        Mode::PerNamespace => &["--histograms.per-namespace"],
+        Mode::DenyList => &["--workloads.deny", "shop/canary"],
+    };
+    let exporter = Exporter::start(&kubeconfig, flags);
     wait_metrics(exporter.addr, "synced", Duration::from_secs(20), |s| {
         s.get("kube_rollout_exporter_synced", &[("resource", "pods")]) == Some(1.0)
     })
@@ -355,11 +387,8 @@ async fn every_dashboard_query_and_recording_rule_returns_data_from_a_real_prome
         Duration::from_secs(60),
         |s| {
             ["web", "api"].iter().all(|w| {
-                s.web(
-                    "kube_rollout_duration_seconds_count",
-                    w,
-                    &[("milestone", "complete")],
-                ) == Some(1.0)
+                s.web("kube_rollout_started_total", w, &[]) == Some(1.0)
+                    && s.web("kube_rollout_phase", w, &[("phase", "complete")]) == Some(1.0)
             })
         },
     )
@@ -393,7 +422,13 @@ async fn every_dashboard_query_and_recording_rule_returns_data_from_a_real_prome
     loop {
         // The stuck pod keeps a rollout in flight, so "in progress" panels have data too.
         let all = missing(&prom, &queries, ".*", ".*").await;
-        let multi = missing(&prom, &queries, "shop|blog", "web|api|worker").await;
+        // Per-namespace histograms have an empty workload label: a dashboard filtered to named
+        // workloads shows no histograms in that mode, by design; "All" shows everything.
+        let multi = if mode == Mode::PerNamespace {
+            Vec::new()
+        } else {
+            missing(&prom, &queries, "shop|blog", "web|api|worker").await
+        };
         let alert = stuck_alert(&prom).await;
         if all.is_empty() && multi.is_empty() && alert {
             break;
@@ -408,6 +443,31 @@ async fn every_dashboard_query_and_recording_rule_returns_data_from_a_real_prome
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     drop(last);
+    // The series count per workload each mode promises (README, "Cardinality").
+    let scraped = common::exporter::scrape(exporter.addr).await;
+    let series = |namespace: &str, workload: &str| {
+        let (ns, wl) = (
+            format!("namespace=\"{namespace}\""),
+            format!("workload=\"{workload}\""),
+        );
+        scraped
+            .0
+            .keys()
+            .filter(|k| k.contains(&ns) && k.contains(&wl))
+            .count()
+    };
+    match mode {
+        // 7 gauges, 5 phases, 3 counters, 4 histograms of 18 buckets + sum + count.
+        Mode::Default => assert_eq!(series("shop", "web"), 95),
+        Mode::PerNamespace => {
+            assert_eq!(series("shop", "web"), 15);
+            assert_eq!(series("shop", ""), 80, "the namespace's histograms");
+        }
+        Mode::DenyList => {
+            assert_eq!(series("shop", "canary"), 0, "denied");
+            assert_eq!(series("shop", "web"), 95);
+        }
+    }
     sim.remove_finalizers("blog", &held).expect("release");
 }
 

@@ -50,6 +50,18 @@ impl Histogram {
         self.count += 1;
     }
 
+    /// Adds another histogram's observations (same bounds; different bounds are not merged).
+    pub fn merge(&mut self, other: &Histogram) {
+        if self.bounds != other.bounds {
+            return;
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+
     pub fn count(&self) -> u64 {
         self.count
     }
@@ -82,6 +94,21 @@ mod tests {
         assert_eq!(b.len(), 18);
         assert!(b.windows(2).all(|w| w[0] < w[1]));
         assert!(b.contains(&420.0));
+    }
+
+    #[test]
+    fn merging_adds_counts_and_sums() {
+        let bounds = bucket_bounds(&[1.0, 5.0], &[]);
+        let (mut a, mut b) = (Histogram::new(bounds.clone()), Histogram::new(bounds));
+        a.observe(0.5);
+        b.observe(3.0);
+        b.observe(9.0);
+        a.merge(&b);
+        assert_eq!(
+            a.cumulative_buckets().collect::<Vec<_>>(),
+            vec![(1.0, 1), (5.0, 2), (f64::INFINITY, 3)]
+        );
+        assert_eq!((a.count(), a.sum()), (3, 12.5));
     }
 
     #[test]

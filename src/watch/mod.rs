@@ -31,7 +31,7 @@ pub use lean::Lean;
 use crate::convert;
 use crate::error::ConvertError;
 use crate::model::{Change, Event, Resource};
-use crate::shard::Sharding;
+use crate::selection::Selection;
 use crate::state::Shared;
 
 /// The field selector of the phase source: pods that finished.
@@ -45,8 +45,8 @@ pub struct Scope {
     pub namespaces: Vec<String>,
     /// Label selector for Deployments; their ReplicaSets and pods follow by ownership.
     pub selector: Option<String>,
-    /// Which workloads this exporter keeps.
-    pub sharding: Sharding,
+    /// Which workloads this exporter keeps (its shard, the allow and deny lists).
+    pub selection: Selection,
     /// Objects per list page.
     pub page_size: u32,
 }
@@ -67,7 +67,7 @@ struct Spec<K, T> {
     config: watcher::Config,
     convert: fn(&K) -> Result<T, ConvertError>,
     wrap: fn(Change<T>) -> Event,
-    sharding: Sharding,
+    selection: Selection,
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -103,7 +103,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 config: deployments,
                 convert: convert::deployment,
                 wrap: Event::Deployment,
-                sharding: scope.sharding,
+                selection: scope.selection.clone(),
             },
             shared.clone(),
         ));
@@ -115,7 +115,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 config: base.clone(),
                 convert: |rs| convert::replicaset(rs.metadata()),
                 wrap: Event::ReplicaSet,
-                sharding: scope.sharding,
+                selection: scope.selection.clone(),
             },
             shared.clone(),
         ));
@@ -127,7 +127,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 config: base.clone(),
                 convert: |p| convert::pod(p.metadata()),
                 wrap: Event::Pod,
-                sharding: scope.sharding,
+                selection: scope.selection.clone(),
             },
             shared.clone(),
         ));
@@ -139,7 +139,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 config: base.clone().fields(FINISHED_PODS),
                 convert: |p| convert::finished_pod(p.metadata()),
                 wrap: Event::FinishedPod,
-                sharding: scope.sharding,
+                selection: scope.selection.clone(),
             },
             shared.clone(),
         ));
@@ -192,7 +192,7 @@ where
                 }
                 Ok(watcher::Event::InitApply(obj)) => {
                     stats.events.fetch_add(1, Ordering::Relaxed);
-                    if !spec.sharding.owns_object(obj.meta()) {
+                    if !spec.selection.keeps_object(obj.meta()) {
                         continue;
                     }
                     match (spec.convert)(&obj) {
@@ -214,7 +214,7 @@ where
                 Ok(watcher::Event::Apply(obj)) => {
                     stats.events.fetch_add(1, Ordering::Relaxed);
                     stats.success(now);
-                    if !spec.sharding.owns_object(obj.meta()) {
+                    if !spec.selection.keeps_object(obj.meta()) {
                         continue;
                     }
                     match (spec.convert)(&obj) {
@@ -225,7 +225,7 @@ where
                 Ok(watcher::Event::Delete(obj)) => {
                     stats.events.fetch_add(1, Ordering::Relaxed);
                     stats.success(now);
-                    if !spec.sharding.owns_object(obj.meta()) {
+                    if !spec.selection.keeps_object(obj.meta()) {
                         continue;
                     }
                     match (spec.convert)(&obj) {

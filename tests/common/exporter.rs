@@ -137,17 +137,35 @@ fn parse_line(line: &str) -> Option<(String, f64)> {
         v => v.parse().ok()?,
     };
     let (name, labels) = match series.split_once('{') {
-        Some((n, rest)) => (n, rest.trim_end_matches('}')),
+        Some((n, rest)) => (n, rest.strip_suffix('}').unwrap_or(rest)),
         None => (series, ""),
     };
-    let mut pairs: Vec<&str> = labels
-        .split("\",")
-        .map(|p| p.trim_end_matches('"'))
-        .filter(|p| !p.is_empty())
-        .collect();
+    // `key="value"` pairs; values may hold commas and escaped quotes.
+    let mut pairs = Vec::new();
+    let mut rest = labels;
+    while let Some((key, after)) = rest.split_once("=\"") {
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        let end = end?;
+        pairs.push(format!(
+            "{}=\"{}\"",
+            key.trim_start_matches(','),
+            &after[..end]
+        ));
+        rest = &after[end + 1..];
+    }
     pairs.sort_unstable();
-    let labels: Vec<String> = pairs.iter().map(|p| format!("{p}\"")).collect();
-    Some((format!("{name}{{{}}}", labels.join(",")), value))
+    Some((format!("{name}{{{}}}", pairs.join(",")), value))
 }
 
 impl Scrape {
