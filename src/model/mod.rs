@@ -332,6 +332,8 @@ pub struct Model {
     synced_namespaces: [BTreeSet<String>; 4],
     /// Every resource finished its first list: events now start rollouts and reach milestones.
     live: bool,
+    /// While a relist is applied: the workloads to evaluate once all of it is.
+    deferred: Option<BTreeSet<WorkloadKey>>,
     stats: ModelStats,
 }
 
@@ -346,6 +348,7 @@ impl Model {
             synced: [false; 4],
             synced_namespaces: Default::default(),
             live: false,
+            deferred: None,
             stats: ModelStats::default(),
         }
     }
@@ -493,12 +496,14 @@ impl Model {
             .map(|(wk, _)| ObjectKey::new(wk.namespace.clone(), wk.name.clone()))
             .filter(|k| !listed.contains(k))
             .collect();
-        for key in gone {
-            self.delete_deployment(&key, now);
-        }
-        for d in items {
-            self.apply_deployment(d, now, Timing::Relist);
-        }
+        self.relisting(now, |m| {
+            for key in gone {
+                m.delete_deployment(&key, now);
+            }
+            for d in items {
+                m.apply_deployment(d, now, Timing::Relist);
+            }
+        });
         self.mark_synced(Resource::Deployments, scope, now);
     }
 
@@ -583,7 +588,7 @@ impl Model {
         now: Timestamp,
     ) {
         let listed: HashSet<&ObjectKey> = items.iter().map(|rs| &rs.key).collect();
-        let gone: Vec<ObjectKey> = self
+        let mut gone: Vec<ObjectKey> = self
             .replicasets
             .iter()
             .filter(|(k, slot)| {
@@ -593,16 +598,20 @@ impl Model {
             })
             .map(|(k, _)| k.clone())
             .collect();
-        for key in gone {
-            // A held slot whose ReplicaSet is not listed never arrives: drop what it held back.
-            if let Some(slot) = self.replicasets.get_mut(&key) {
-                slot.held_observations.clear();
+        // In a fixed order, not the map's: replays give the same observations in the same order.
+        gone.sort();
+        self.relisting(now, |m| {
+            for key in gone {
+                // A held slot whose ReplicaSet is not listed never arrives: drop what it held.
+                if let Some(slot) = m.replicasets.get_mut(&key) {
+                    slot.held_observations.clear();
+                }
+                m.delete_replicaset(&key, now, Timing::Relist);
             }
-            self.delete_replicaset(&key, now, Timing::Relist);
-        }
-        for rs in items {
-            self.apply_replicaset(rs, now, Timing::Relist);
-        }
+            for rs in items {
+                m.apply_replicaset(rs, now, Timing::Relist);
+            }
+        });
         self.mark_synced(Resource::ReplicaSets, scope, now);
     }
 
@@ -760,18 +769,22 @@ impl Model {
 
     fn relist_pods(&mut self, scope: Option<String>, items: Vec<PodState>, now: Timestamp) {
         let listed: HashSet<&ObjectKey> = items.iter().map(|p| &p.key).collect();
-        let gone: Vec<ObjectKey> = self
+        let mut gone: Vec<ObjectKey> = self
             .pod_slots
             .keys()
             .filter(|k| in_scope(&scope, &k.namespace) && !listed.contains(k))
             .cloned()
             .collect();
-        for key in gone {
-            self.finish_pod(&key, now, Timing::Relist);
-        }
-        for p in items {
-            self.apply_pod(p, now, Timing::Relist);
-        }
+        // In a fixed order, not the map's: replays give the same observations in the same order.
+        gone.sort();
+        self.relisting(now, |m| {
+            for key in gone {
+                m.finish_pod(&key, now, Timing::Relist);
+            }
+            for p in items {
+                m.apply_pod(p, now, Timing::Relist);
+            }
+        });
         self.mark_synced(Resource::Pods, scope, now);
     }
 
@@ -811,9 +824,11 @@ impl Model {
                 }
             }
         }
-        for f in items {
-            self.set_finished(f, true, now, Timing::Relist);
-        }
+        self.relisting(now, |m| {
+            for f in items {
+                m.set_finished(f, true, now, Timing::Relist);
+            }
+        });
         self.mark_synced(Resource::FinishedPods, scope, now);
         let keys: Vec<WorkloadKey> = self.workloads.keys().cloned().collect();
         for wk in keys {
@@ -917,8 +932,23 @@ impl Model {
 
     // ----- Milestones --------------------------------------------------------------------------
 
+    /// Applies a relist as one state: milestones are judged once all of it is applied, never on
+    /// a half-applied one (gone pods finished but the listed ones not in yet could look
+    /// complete). Everything it moves is timed at the relist.
+    fn relisting(&mut self, now: Timestamp, apply: impl FnOnce(&mut Self)) {
+        self.deferred = Some(BTreeSet::new());
+        apply(self);
+        for wk in self.deferred.take().unwrap_or_default() {
+            self.evaluate(&wk, now, Timing::Relist);
+        }
+    }
+
     /// Checks the milestones of `wk`'s rollout in flight after anything that may have moved them.
     fn evaluate(&mut self, wk: &WorkloadKey, now: Timestamp, timing: Timing) {
+        if let Some(deferred) = self.deferred.as_mut() {
+            deferred.insert(wk.clone());
+            return;
+        }
         let Model {
             cfg,
             workloads,
@@ -1000,7 +1030,7 @@ impl Model {
 
     /// Drops a workload whose Deployment is gone (or was never seen) once nothing of it remains.
     fn remove_if_gone(&mut self, wk: &WorkloadKey) {
-        let Some(w) = self.workloads.get(wk) else {
+        let Some(w) = self.workloads.get_mut(wk) else {
             return;
         };
         if w.deployment.is_some() {
@@ -1011,8 +1041,21 @@ impl Model {
                 .get(&ObjectKey::new(wk.namespace.clone(), rs.clone()))
                 .is_some_and(|s| !s.pods.is_empty())
         });
-        if !has_pods && (w.deleted || w.replicasets.is_empty()) {
+        if has_pods {
+            return;
+        }
+        if w.replicasets.is_empty() {
             self.workloads.remove(wk);
+        } else if w.deleted {
+            // Its last pod is gone, so its series go, but ReplicaSets naming it remain (the
+            // garbage collector's deletions to come, or pods still unseen): it starts over as a
+            // workload whose Deployment was never seen, still indexing them, so that a Deployment
+            // created again under the same name sees them and their pods.
+            let replicasets = std::mem::take(&mut w.replicasets);
+            *w = Workload {
+                replicasets,
+                ..Workload::new(self.cfg.slo_thresholds.len())
+            };
         }
     }
 

@@ -726,3 +726,96 @@ fn names_of_253_characters_and_unicode_are_keys_like_any_other() {
     }
     assert_eq!(c.model.stats().pods, 3);
 }
+
+#[test]
+fn a_pod_first_seen_after_its_replicaset_was_deleted_is_held_until_the_next_replicaset_relist() {
+    // The ReplicaSet stream runs ahead: a ReplicaSet created and deleted (a Deployment deleted
+    // right after a scale-up) before the pod stream delivers its newest pod. The model no longer
+    // knows the ReplicaSet, so the pod is held as if its owner were still to come: its
+    // termination counts nowhere, its observation waits, and the held slot stays after every
+    // object is gone, until a relist of ReplicaSets (see the report of issue 9).
+    let mut c = Cluster::steady_v1();
+    c.rs(1.0, rs("b", 2, 1.0));
+    c.event(2.0, Event::ReplicaSet(Change::Deleted(rs("b", 2, 1.0))));
+    assert!(!c.model.replicasets.contains_key(&key("web-b")));
+    c.pod(3.0, pod("b", 1)).pod(3.0, draining(pod("b", 1), 2.0));
+    assert_eq!(c.web(4.0).terminating_pods, 0, "held: not attributed");
+    c.gone(5.0, draining(pod("b", 1), 2.0));
+    assert!(c.web(6.0).pod_termination_duration.is_none());
+    let held = &c.model.replicasets[&key("web-b")];
+    assert_eq!((held.owner.clone(), held.live), (RsOwner::Unknown, false));
+    assert_eq!(held.held_observations.len(), 1);
+    c.event(
+        60.0,
+        Event::ReplicaSet(Change::Relisted(vec![rs("a", 1, -1000.0)])),
+    );
+    assert!(!c.model.replicasets.contains_key(&key("web-b")));
+    assert!(
+        c.web(61.0).pod_termination_duration.is_none(),
+        "never observed"
+    );
+}
+
+#[test]
+fn a_deployment_created_again_while_its_old_replicaset_lingers_still_sees_that_replicaset() {
+    // Deleted and created again under the same name (kubectl replace --force, a CI pipeline)
+    // before the garbage collector removed the old ReplicaSet, whose pod the pod stream reports
+    // late. That ReplicaSet still names the Deployment: its pods block completion and their
+    // terminations count, as for any ReplicaSet of it.
+    let mut c = Cluster::synced(vec![steady(3)], vec![rs("a", 3, -1000.0)], vec![]);
+    c.event(10.0, Event::Deployment(Change::Deleted(steady(3))));
+    assert!(c.find(10.0, "web").is_none(), "no pod: its series go");
+    c.pod(10.5, pod("a", 1));
+    let again = |d: DeploymentState| DeploymentState {
+        uid: "web-uid-2".into(),
+        ..d
+    };
+    c.dep(11.0, again(started(1)))
+        .rs(11.0, rs("b", 1, 11.0))
+        .pod(11.5, pod("b", 1));
+    c.dep(12.0, again(ready(1)));
+    let m = c.web(12.0);
+    assert_eq!(m.started_total, 1, "the new Deployment starts afresh");
+    assert_eq!(m.phase, Phase::Draining, "web-a-1 still runs");
+    // The garbage collector deletes the old pod, then the old ReplicaSet.
+    c.pod(13.0, draining(pod("a", 1), 13.0));
+    assert_eq!(c.web(13.5).terminating_pods, 1);
+    c.gone(20.0, draining(pod("a", 1), 13.0));
+    c.event(
+        20.0,
+        Event::ReplicaSet(Change::Deleted(rs("a", 3, -1000.0))),
+    );
+    let m = c.web(20.0);
+    assert_eq!(m.phase, Phase::Complete);
+    assert_secs(sum(&m.complete_duration), 9.0);
+    assert_eq!(count(&m.pod_termination_duration), 1);
+    for e in [
+        Event::Deployment(Change::Relisted(vec![])),
+        Event::ReplicaSet(Change::Relisted(vec![])),
+        Event::Pod(Change::Relisted(vec![])),
+    ] {
+        c.event(30.0, e);
+    }
+    assert!(c.model.is_empty());
+}
+
+#[test]
+fn a_relist_is_judged_as_one_state_not_half_applied() {
+    // Revision 2 is ready and draining when the pod watch drops. During the gap the old pods go
+    // and a rollback to web-a gives it a new pod; the Deployment stream has not told us yet. The
+    // relisted pods say web-a has a running pod, so revision 2 is not complete: it is superseded
+    // when the rollback's revision arrives.
+    let mut c = Cluster::steady_v1();
+    c.roll_to_v2();
+    assert_eq!(c.web(14.0).phase, Phase::Draining);
+    let listed = vec![pod("b", 1), pod("b", 2), pod("b", 3), pod("a", 4)];
+    c.event(30.0, Event::Pod(Change::Relisted(listed)));
+    let m = c.web(30.0);
+    assert_eq!(m.phase, Phase::Draining, "web-a-4 runs");
+    assert_eq!(count(&m.complete_duration), 0);
+    assert_eq!(count(&m.pod_termination_duration), 3);
+    c.dep(31.0, started(3));
+    let m = c.web(31.0);
+    assert_eq!((m.started_total, m.superseded_total), (2, 1));
+    assert_eq!(count(&m.complete_duration), 0);
+}
