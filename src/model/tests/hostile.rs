@@ -126,7 +126,7 @@ fn pods_outside_deployments_are_ignored_in_either_arrival_order() {
 fn a_pod_whose_replicaset_never_appears_is_held_until_the_next_replicaset_relist() {
     // A dangling controller reference (or a ReplicaSet event that never comes): the pod is held,
     // its termination too, as for any owner not known yet. Only a relist of ReplicaSets proves
-    // the owner does not exist; until then the held slot stays (see the report of issue 9).
+    // the owner does not exist; until then the held slot stays. A known limit, not a promise.
     let mut c = Cluster::steady_v1();
     let ghost = draining(pod("ghost", 1), 1.0);
     c.pod(1.0, ghost.clone()).gone(5.0, ghost);
@@ -733,7 +733,8 @@ fn a_pod_first_seen_after_its_replicaset_was_deleted_is_held_until_the_next_repl
     // right after a scale-up) before the pod stream delivers its newest pod. The model no longer
     // knows the ReplicaSet, so the pod is held as if its owner were still to come: its
     // termination counts nowhere, its observation waits, and the held slot stays after every
-    // object is gone, until a relist of ReplicaSets (see the report of issue 9).
+    // object is gone, until a relist of ReplicaSets. A known limit, not a promise: the model
+    // keeps nothing of deleted ReplicaSets, so a late pod's owner is unknown again.
     let mut c = Cluster::steady_v1();
     c.rs(1.0, rs("b", 2, 1.0));
     c.event(2.0, Event::ReplicaSet(Change::Deleted(rs("b", 2, 1.0))));
