@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::controllers::World;
 use super::faults::FaultSwitch;
 use super::select::{Field, FieldSelector, LabelSelector};
-use super::store::{Change, EventType, Kind, Object};
+use super::store::{Change, Encoding, EventType, Kind, Object};
 use super::{SimError, percent_decode};
 
 /// Response bodies; a watch stream ends with an error to drop its connection abruptly.
@@ -57,6 +58,8 @@ pub struct ApiState {
     pub faults: FaultSwitch,
     /// Bumped to end every open watch stream at once (a dropped connection, as clients see it).
     pub drop_watches: tokio::sync::watch::Receiver<u64>,
+    /// Response body bytes this endpoint has sent (what its clients read from the API server).
+    pub served: Arc<AtomicU64>,
 }
 
 const META_SINGLE: &str = "as=PartialObjectMetadata;";
@@ -131,15 +134,6 @@ fn full(v: &Value) -> Body {
     Full::new(Bytes::from(v.to_string()))
         .map_err(|never| match never {})
         .boxed()
-}
-
-/// A body sent chunked, as the API server streams lists.
-fn chunked(v: &Value) -> Body {
-    let bytes = Bytes::from(v.to_string());
-    StreamBody::new(futures::stream::iter([Ok::<_, std::io::Error>(
-        Frame::data(bytes),
-    )]))
-    .boxed()
 }
 
 /// A `Status` object.
@@ -231,7 +225,42 @@ pub async fn handle(
         }
         return Ok(resp);
     }
-    Ok(handle_inner(state, req).unwrap_or_else(|resp| resp))
+    let served = state.served.clone();
+    let resp = handle_inner(state, req).unwrap_or_else(|resp| resp);
+    Ok(resp.map(|body| Counted { body, served }.boxed()))
+}
+
+/// A response body that adds the bytes it yields to the endpoint's count, and keeps the size
+/// hint (a `Content-Length` where the body has one).
+struct Counted {
+    body: Body,
+    served: Arc<AtomicU64>,
+}
+
+impl hyper::body::Body for Counted {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if let std::task::Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.served.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 fn handle_inner(
@@ -414,21 +443,10 @@ fn list(
         None => (store.resource_version(), None),
     };
     let mut matching = store
-        .list(kind)
-        .filter(|o| after.as_ref().is_none_or(|a| o.key() > *a))
+        .list_after(kind, after.as_ref())
         .filter(|o| filter.matches(o));
-    let page: Vec<_> = matching.by_ref().take(limit).cloned().collect();
+    let page: Vec<Arc<Object>> = matching.by_ref().take(limit).cloned().collect();
     let remaining = matching.count();
-    let items: Vec<Value> = page
-        .iter()
-        .map(|o| {
-            if meta {
-                o.to_meta_json()
-            } else {
-                o.to_list_item_json()
-            }
-        })
-        .collect();
     let mut metadata = json!({ "resourceVersion": list_rv.to_string() });
     if remaining > 0
         && let Some(last) = page.last()
@@ -442,29 +460,95 @@ fn list(
             metadata["remainingItemCount"] = json!(remaining);
         }
     }
-    let body = if meta {
-        json!({
-            "kind": "PartialObjectMetadataList",
-            "apiVersion": "meta.k8s.io/v1",
-            "metadata": metadata,
-            // The real server writes null, not [], for an empty metadata-only list.
-            "items": if items.is_empty() { Value::Null } else { Value::Array(items) },
-        })
+    // The page is a list of shared, immutable objects: encode it after the lock is released.
+    drop(world);
+    let (kind_name, api_version) = if meta {
+        ("PartialObjectMetadataList", "meta.k8s.io/v1")
     } else {
-        json!({
-            "kind": kind.list_kind(),
-            "apiVersion": kind.api_version(),
-            "metadata": metadata,
-            "items": items,
-        })
+        (kind.list_kind(), kind.api_version())
     };
+    let head = format!(
+        r#"{{"kind":"{kind_name}","apiVersion":"{api_version}","metadata":{metadata},"items":"#
+    );
+    // The real server writes null, not [], for an empty metadata-only list.
+    let null_items = meta && page.is_empty();
     if state.faults.take(|f| &mut f.truncate_lists) {
-        let text = body.to_string();
-        let cut = Bytes::from(text.as_bytes()[..text.len() / 2].to_vec());
+        let mut text = head.into_bytes();
+        let chunks = ListChunks::new(page, meta, null_items);
+        text.extend(chunks.flat_map(|c| c.to_vec()));
+        let cut = Bytes::from(text[..text.len() / 2].to_vec());
         let stream = futures::stream::iter([Ok::<_, std::io::Error>(Frame::data(cut))]);
         return Ok(respond(StatusCode::OK, StreamBody::new(stream).boxed()));
     }
-    Ok(respond(StatusCode::OK, chunked(&body)))
+    let chunks = std::iter::once(Bytes::from(head)).chain(ListChunks::new(page, meta, null_items));
+    let stream = futures::stream::iter(chunks.map(|c| Ok::<_, std::io::Error>(Frame::data(c))));
+    Ok(respond(StatusCode::OK, StreamBody::new(stream).boxed()))
+}
+
+/// The items of a list page and its closing brackets, encoded lazily in chunks of about
+/// [`LIST_CHUNK`] bytes as the client reads them: a list of 100,000 pods never exists as one
+/// JSON value or one buffer.
+struct ListChunks {
+    items: std::vec::IntoIter<Arc<Object>>,
+    encoding: Encoding,
+    /// `items` is `null` rather than `[]`.
+    null_items: bool,
+    /// Items written so far, for the commas between them.
+    written: usize,
+    first: bool,
+    done: bool,
+}
+
+/// Bytes per chunk of a streamed list.
+const LIST_CHUNK: usize = 64 * 1024;
+
+impl ListChunks {
+    fn new(items: Vec<Arc<Object>>, meta: bool, null_items: bool) -> Self {
+        Self {
+            items: items.into_iter(),
+            encoding: if meta {
+                Encoding::Meta
+            } else {
+                Encoding::ListItem
+            },
+            null_items,
+            written: 0,
+            first: true,
+            done: false,
+        }
+    }
+}
+
+impl Iterator for ListChunks {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        if self.null_items {
+            self.done = true;
+            return Some(Bytes::from_static(b"null}"));
+        }
+        let mut out = Vec::with_capacity(LIST_CHUNK + 8 * 1024);
+        if self.first {
+            out.push(b'[');
+            self.first = false;
+        }
+        while out.len() < LIST_CHUNK {
+            let Some(o) = self.items.next() else {
+                out.extend_from_slice(b"]}");
+                self.done = true;
+                break;
+            };
+            if self.written > 0 {
+                out.push(b',');
+            }
+            o.write_json(self.encoding, &mut out);
+            self.written += 1;
+        }
+        Some(Bytes::from(out))
+    }
 }
 
 fn event_line(event: &str, object: Value) -> Bytes {
@@ -473,8 +557,25 @@ fn event_line(event: &str, object: Value) -> Bytes {
     Bytes::from(line)
 }
 
-fn encode(o: &Object, meta: bool) -> Value {
-    if meta { o.to_meta_json() } else { o.to_json() }
+/// A watch event line around an object already encoded, as the API server writes it.
+fn event_line_raw(event: EventType, object: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object.len() + 32);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(event.as_str().as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
+}
+
+/// A watch event line for an object, encoded now.
+fn event_line_object(event: EventType, o: &Object, meta: bool) -> Bytes {
+    let mut object = Vec::with_capacity(4096);
+    o.write_json(
+        if meta { Encoding::Meta } else { Encoding::Full },
+        &mut object,
+    );
+    event_line_raw(event, &object)
 }
 
 /// What a filtered watch shows of one change: a change of match is ADDED or DELETED. An object
@@ -573,7 +674,7 @@ fn start_watch(
                         .store
                         .list(kind)
                         .filter(|o| filter.matches(o))
-                        .map(|o| event_line("ADDED", encode(o, meta)))
+                        .map(|o| event_line_object(EventType::Added, o, meta))
                         .collect()
                 } else {
                     Vec::new()
@@ -607,6 +708,9 @@ fn start_watch(
     respond(StatusCode::OK, body)
 }
 
+/// Most bytes of watch events sent in one write.
+const WATCH_BATCH: usize = 256 * 1024;
+
 #[allow(clippy::too_many_arguments)]
 async fn stream_watch(
     state: Arc<ApiState>,
@@ -634,7 +738,12 @@ async fn stream_watch(
             return None;
         }
         let (event, object) = visible(change, &filter)?;
-        let line = event_line(event.as_str(), encode(&object, meta));
+        // The change's own object is encoded once for every watch; a previous state shown to a
+        // filtered watch is encoded here.
+        let line = match object {
+            Cow::Borrowed(_) => event_line_raw(event, change.encoded(meta)),
+            Cow::Owned(o) => event_line_object(event, &o, meta),
+        };
         if state.faults.take(|f| &mut f.garble_watch_events) {
             // Half a line: the client cannot decode it, and the event is lost.
             let mut cut = line[..line.len() / 2].to_vec();
@@ -681,13 +790,34 @@ async fn stream_watch(
             }
             msg = live.recv() => match msg {
                 Ok(change) => {
-                    if change.rv <= last_rv {
-                        continue;
+                    // The changes already waiting go out in the same write, as the API server
+                    // flushes a watch only when nothing more is pending: a busy cluster's
+                    // events arrive many to a read.
+                    let mut batch: Vec<u8> = Vec::new();
+                    let mut next = Some(change);
+                    let mut ended = false;
+                    while let Some(change) = next.take() {
+                        if change.rv > last_rv {
+                            last_rv = change.rv;
+                            if let Some(line) = send_change(&change) {
+                                batch.extend_from_slice(&line);
+                            }
+                        }
+                        if batch.len() >= WATCH_BATCH {
+                            break;
+                        }
+                        match live.try_recv() {
+                            Ok(c) => next = Some(c),
+                            Err(broadcast::error::TryRecvError::Empty) => {}
+                            // Fell behind or the server is going away: send what is here, then
+                            // end the watch; the client resumes.
+                            Err(_) => ended = true,
+                        }
                     }
-                    last_rv = change.rv;
-                    if let Some(line) = send_change(&change)
-                        && tx.send(Ok(line)).await.is_err()
-                    {
+                    if !batch.is_empty() && tx.send(Ok(Bytes::from(batch))).await.is_err() {
+                        return;
+                    }
+                    if ended {
                         return;
                     }
                 }

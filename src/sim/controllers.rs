@@ -25,8 +25,8 @@ use super::store::{Key, Kind, Object, Store};
 pub const REVISION: &str = "deployment.kubernetes.io/revision";
 /// Earlier revisions a reused ReplicaSet had, comma-separated.
 pub const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
-const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
-const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
+pub(super) const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
+pub(super) const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 /// The label that ties a ReplicaSet and its pods to one pod template.
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 /// Seconds from a pod's creation to Running and Ready (pod annotation, copied from the template).
@@ -840,7 +840,7 @@ fn condition<'a>(st: &'a DeploymentStatus, type_: &str) -> Option<&'a Deployment
 
 /// Sets a condition; `lastTransitionTime` moves only when the status changes, `lastUpdateTime`
 /// whenever anything changes (Progressing) or the status changes (Available).
-fn set_condition(
+pub(super) fn set_condition(
     st: &mut DeploymentStatus,
     type_: &str,
     status: &str,
@@ -920,7 +920,7 @@ fn controller_kind(meta: &ObjectMeta) -> Option<&str> {
         .map(|r| r.kind.as_str())
 }
 
-fn controller_ref(api_version: &str, kind: &str, owner: &ObjectMeta) -> OwnerReference {
+pub(super) fn controller_ref(api_version: &str, kind: &str, owner: &ObjectMeta) -> OwnerReference {
     OwnerReference {
         api_version: api_version.into(),
         kind: kind.into(),
@@ -1020,7 +1020,7 @@ pub fn template_hash(template: &PodTemplateSpec) -> String {
 
 /// What admission adds to every pod: the service account, its token volume, default tolerations
 /// and scheduling fields.
-fn admit(mut spec: PodSpec) -> PodSpec {
+pub(super) fn admit(mut spec: PodSpec) -> PodSpec {
     const VOLUME: &str = "kube-api-access";
     spec.service_account_name = Some("default".into());
     spec.service_account = Some("default".into());
@@ -1095,7 +1095,7 @@ fn admit(mut spec: PodSpec) -> PodSpec {
     spec
 }
 
-fn scheduled_pod(mut pod: Pod, now: f64) -> Pod {
+pub(super) fn scheduled_pod(mut pod: Pod, now: f64) -> Pod {
     if let Some(spec) = pod.spec.as_mut() {
         spec.node_name = Some(NODE_NAME.into());
     }
@@ -1104,7 +1104,7 @@ fn scheduled_pod(mut pod: Pod, now: f64) -> Pod {
     pod
 }
 
-fn running(mut pod: Pod, now: f64, ip: String) -> Pod {
+pub(super) fn running(mut pod: Pod, now: f64, ip: String) -> Pod {
     let uid: String = pod
         .metadata
         .uid
@@ -1175,7 +1175,7 @@ fn running(mut pod: Pod, now: f64, ip: String) -> Pod {
     pod
 }
 
-fn terminated(mut pod: Pod, now: f64) -> Pod {
+pub(super) fn terminated(mut pod: Pod, now: f64) -> Pod {
     let st = pod.status.get_or_insert_with(Default::default);
     st.phase = Some("Succeeded".into());
     if let Some(conditions) = st.conditions.as_mut() {

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hyper::server::conn::http1;
@@ -32,6 +33,8 @@ pub struct Endpoint {
     faults: FaultSwitch,
     drop_watches: watch::Sender<u64>,
     serving: Mutex<Option<Serving>>,
+    /// Response body bytes sent, across offline periods.
+    served: Arc<AtomicU64>,
 }
 
 impl Drop for Endpoint {
@@ -56,6 +59,7 @@ impl Endpoint {
             faults: FaultSwitch::default(),
             drop_watches,
             serving: Mutex::new(None),
+            served: Arc::new(AtomicU64::new(0)),
         };
         endpoint.serve(listener);
         Ok(endpoint)
@@ -69,6 +73,7 @@ impl Endpoint {
             shutdown: shutdown_rx.clone(),
             faults: self.faults.clone(),
             drop_watches: self.drop_watches.subscribe(),
+            served: self.served.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, state, shutdown_rx));
         *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(Serving { shutdown, task });
@@ -98,6 +103,12 @@ impl Endpoint {
             path: path.to_path_buf(),
             source,
         })
+    }
+
+    /// Response body bytes this endpoint has sent so far: what its clients read from the API
+    /// server (lists, watch events, errors), without HTTP framing.
+    pub fn bytes_served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// The faults this endpoint injects.

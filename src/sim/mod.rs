@@ -9,6 +9,7 @@
 //! conditions with deadlines. Dropping the cluster stops every task it started.
 
 mod api;
+mod bulk;
 mod clock;
 mod controllers;
 mod endpoint;
@@ -32,6 +33,7 @@ use thiserror::Error;
 use tokio::task::JoinHandle;
 
 pub use api::ApiConfig;
+pub use bulk::{Bulk, BulkSpec, Churn, ChurnConfig, ChurnStats};
 pub use controllers::{Behaviour, DRAIN_SECONDS, POD_TEMPLATE_HASH, REVISION, START_SECONDS};
 pub use endpoint::Endpoint;
 pub use faults::{ErrorFault, FaultSwitch, Faults};
@@ -73,6 +75,11 @@ pub struct SimConfig {
     pub history: usize,
     /// How often the controllers and the kubelet run.
     pub tick: Duration,
+    /// Whether the controllers and the kubelet run at all. Off for bulk mode
+    /// ([`SimCluster::populate`], [`SimCluster::churn`]), where they could not keep up.
+    pub controllers: bool,
+    /// Live changes an open watch may lag behind before it is ended (its client resumes).
+    pub broadcast: usize,
 }
 
 impl Default for SimConfig {
@@ -82,6 +89,8 @@ impl Default for SimConfig {
             behaviour: Behaviour::default(),
             history: 10_000,
             tick: Duration::from_millis(10),
+            controllers: true,
+            broadcast: 65_536,
         }
     }
 }
@@ -158,16 +167,17 @@ impl SimCluster {
     /// Starts on a given loopback address (a test that restarts the API server on the same port).
     pub async fn start_on(addr: SocketAddr, config: SimConfig) -> Result<Self, SimError> {
         let world = Arc::new(Mutex::new(World::new(
-            Store::new(config.history),
+            Store::with_capacity(config.history, config.broadcast),
             config.behaviour.clone(),
         )));
         let main = Endpoint::start(world.clone(), config.api.clone(), addr).await?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let ticker = {
+        let mut tasks = Vec::new();
+        if config.controllers {
             let world = world.clone();
             let mut shutdown = shutdown_rx;
             let tick = config.tick;
-            tokio::spawn(async move {
+            tasks.push(tokio::spawn(async move {
                 let mut interval = tokio::time::interval(tick);
                 interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
@@ -179,14 +189,14 @@ impl SimCluster {
                         _ = shutdown.changed() => return,
                     }
                 }
-            })
-        };
+            }));
+        }
         Ok(Self {
             world,
             config,
             main,
             shutdown,
-            tasks: vec![ticker],
+            tasks,
         })
     }
 

@@ -3,11 +3,14 @@
 //! as etcd compacts).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::ops::Bound;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
@@ -163,6 +166,79 @@ impl Object {
             "metadata": serde_json::to_value(self.meta()).unwrap_or(Value::Null),
         })
     }
+
+    /// Writes the object's JSON straight into `out`, without an intermediate [`Value`]: the full
+    /// object ([`Encoding::Full`]), a list item without `apiVersion` and `kind`
+    /// ([`Encoding::ListItem`]), or `PartialObjectMetadata` ([`Encoding::Meta`]). The same
+    /// content as [`Self::to_json`], [`Self::to_list_item_json`] and [`Self::to_meta_json`]
+    /// (keys in the struct's order rather than sorted); large lists and fast watches need it.
+    pub fn write_json(&self, encoding: Encoding, out: &mut Vec<u8>) {
+        /// A list item: the object's fields without `apiVersion` and `kind`.
+        #[derive(Serialize)]
+        struct Item<'a, S: Serialize, T: Serialize> {
+            metadata: &'a ObjectMeta,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            spec: &'a Option<S>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            status: &'a Option<T>,
+        }
+        #[derive(Serialize)]
+        struct Meta<'a> {
+            kind: &'static str,
+            #[serde(rename = "apiVersion")]
+            api_version: &'static str,
+            metadata: &'a ObjectMeta,
+        }
+        // Writing into a Vec cannot fail, and these types always serialize.
+        let _ = match (encoding, self) {
+            (Encoding::Full, Object::Deployment(o)) => serde_json::to_writer(out, o),
+            (Encoding::Full, Object::ReplicaSet(o)) => serde_json::to_writer(out, o),
+            (Encoding::Full, Object::Pod(o)) => serde_json::to_writer(out, o),
+            (Encoding::ListItem, Object::Deployment(o)) => serde_json::to_writer(
+                out,
+                &Item {
+                    metadata: &o.metadata,
+                    spec: &o.spec,
+                    status: &o.status,
+                },
+            ),
+            (Encoding::ListItem, Object::ReplicaSet(o)) => serde_json::to_writer(
+                out,
+                &Item {
+                    metadata: &o.metadata,
+                    spec: &o.spec,
+                    status: &o.status,
+                },
+            ),
+            (Encoding::ListItem, Object::Pod(o)) => serde_json::to_writer(
+                out,
+                &Item {
+                    metadata: &o.metadata,
+                    spec: &o.spec,
+                    status: &o.status,
+                },
+            ),
+            (Encoding::Meta, o) => serde_json::to_writer(
+                out,
+                &Meta {
+                    kind: "PartialObjectMetadata",
+                    api_version: "meta.k8s.io/v1",
+                    metadata: o.meta(),
+                },
+            ),
+        };
+    }
+}
+
+/// How an object is written on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// The whole object with `apiVersion` and `kind` (a watch event, a GET).
+    Full,
+    /// An item of a full list: no `apiVersion` or `kind`.
+    ListItem,
+    /// `PartialObjectMetadata`.
+    Meta,
 }
 
 /// What a watch starts from: the changes still in history, then the live ones.
@@ -198,6 +274,25 @@ pub struct Change {
     /// The state before a modification: selector-filtered watches turn a change of match into
     /// ADDED or DELETED.
     pub old: Option<Arc<Object>>,
+    /// `object` as written on the wire, full and metadata-only, encoded once for every watch that
+    /// sends it.
+    encoded: [OnceLock<Bytes>; 2],
+}
+
+impl Change {
+    /// `object` as a watch event carries it, full or metadata-only; encoded on first use.
+    pub fn encoded(&self, meta: bool) -> &Bytes {
+        let (slot, encoding) = if meta {
+            (&self.encoded[1], Encoding::Meta)
+        } else {
+            (&self.encoded[0], Encoding::Full)
+        };
+        slot.get_or_init(|| {
+            let mut out = Vec::with_capacity(4096);
+            self.object.write_json(encoding, &mut out);
+            Bytes::from(out)
+        })
+    }
 }
 
 /// A watch asked to resume from a resourceVersion that is no longer in the history.
@@ -221,7 +316,13 @@ pub struct Store {
 
 impl Store {
     pub fn new(history_limit: usize) -> Self {
-        let (tx, _) = broadcast::channel(65_536);
+        Self::with_capacity(history_limit, 65_536)
+    }
+
+    /// A store whose live change channel holds at most `broadcast` changes that some watch has
+    /// not taken yet (a watch that falls further behind ends, and its client resumes).
+    pub fn with_capacity(history_limit: usize, broadcast: usize) -> Self {
+        let (tx, _) = broadcast::channel(broadcast.max(1));
         Self {
             rv: 100,
             objects: Default::default(),
@@ -247,8 +348,30 @@ impl Store {
         self.objects[kind.index()].values()
     }
 
+    /// Objects of a kind after `after` (a continue token's last key), in key order, without
+    /// walking the ones before it.
+    pub fn list_after(
+        &self,
+        kind: Kind,
+        after: Option<&Key>,
+    ) -> impl Iterator<Item = &Arc<Object>> {
+        let lower = match after {
+            Some(k) => Bound::Excluded(k),
+            None => Bound::Unbounded,
+        };
+        self.objects[kind.index()]
+            .range::<Key, _>((lower, Bound::Unbounded))
+            .map(|(_, o)| o)
+    }
+
     pub fn count(&self, kind: Kind) -> usize {
         self.objects[kind.index()].len()
+    }
+
+    /// Changes sent that some open watch has not taken yet: a writer that wants every watch to
+    /// keep up waits while this is high.
+    pub fn backlog(&self) -> usize {
+        self.tx.len()
     }
 
     pub fn deployments(&self) -> impl Iterator<Item = &Deployment> {
@@ -327,6 +450,7 @@ impl Store {
             event,
             object,
             old,
+            encoded: Default::default(),
         });
         self.history.push_back(change.clone());
         while self.history.len() > self.history_limit {
@@ -359,6 +483,39 @@ impl Store {
         self.objects[kind.index()].insert(key, object.clone());
         self.record(EventType::Added, object.clone(), None);
         object
+    }
+
+    /// Stores a new object as [`Self::create`] does but records no change: for filling a cluster
+    /// before anyone watches it (bulk mode). Call [`Self::compact`] afterwards so no watch resumes
+    /// from a version before the fill.
+    pub fn insert_quiet(&mut self, mut object: Object) -> Arc<Object> {
+        let uid = self.new_uid();
+        let rv = self.next_rv();
+        let m = object.meta_mut();
+        m.uid.get_or_insert(uid);
+        m.creation_timestamp
+            .get_or_insert(Time(clock::now_second()));
+        m.generation.get_or_insert(1);
+        m.resource_version = Some(rv);
+        let kind = object.kind();
+        let key = object.key();
+        let object = Arc::new(object);
+        self.objects[kind.index()].insert(key, object.clone());
+        object
+    }
+
+    /// Writes an object as given (generation included) at a new resourceVersion, without the
+    /// comparison and spec check of [`Self::update`]: for a writer that knows it changed
+    /// something (bulk mode). Answers `None` when the object does not exist.
+    pub fn replace(&mut self, mut object: Object) -> Option<Arc<Object>> {
+        let kind = object.kind();
+        let key = object.key();
+        let old = self.objects[kind.index()].get(&key).cloned()?;
+        object.meta_mut().resource_version = Some(self.next_rv());
+        let object = Arc::new(object);
+        self.objects[kind.index()].insert(key, object.clone());
+        self.record(EventType::Modified, object.clone(), Some(old));
+        Some(object)
     }
 
     /// Writes a changed object; a changed spec bumps its generation. Unchanged writes are no-ops,
