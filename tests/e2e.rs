@@ -347,20 +347,8 @@ async fn an_exporter_restarted_mid_drain_observes_the_rest_and_counts_nothing_tw
     .await;
     let first = exporter(&dir).await;
     // After a restart the start is recovered from the new ReplicaSet's creationTimestamp only if
-    // it is newer than the old one's; timestamps have 1 s resolution, so let the second turn.
-    sim.wait_for("a new second since the first ReplicaSet", MINUTE, |w| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        w.store.replicasets().all(|rs| {
-            rs.metadata
-                .creation_timestamp
-                .as_ref()
-                .is_some_and(|t| t.0.as_second() < now)
-        })
-    })
-    .await
-    .expect("the clock moves");
+    // it is newer than the old one's.
+    common::wait_for_new_second(&sim).await;
     let started_at = Instant::now();
     sim.set_image("shop", WEB, "registry.local/app:v2")
         .expect("v2");

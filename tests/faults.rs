@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
@@ -108,23 +107,11 @@ fn requests(s: &Scrape, verb: Option<&str>, code: Option<&str>) -> f64 {
         .sum()
 }
 
-/// Workload series whose value does not depend on the scrape time.
-fn workload_series(s: &Scrape) -> BTreeMap<String, f64> {
-    s.0.iter()
-        .filter(|(k, _)| k.starts_with("kube_rollout_") && !k.starts_with("kube_rollout_exporter_"))
-        .filter(|(k, _)| {
-            !k.starts_with("kube_rollout_in_progress_seconds")
-                && !k.starts_with("kube_rollout_oldest_termination_seconds")
-        })
-        .map(|(k, v)| (k.clone(), *v))
-        .collect()
-}
-
 /// The faulty exporter's workload metrics equal the clean one's; durations and timestamps may
 /// differ by `bound` seconds per observation (receive-time jitter, or a gap's relist), and
 /// bucket counts only where such a shift is allowed.
 fn assert_equivalent(clean: &Scrape, bad: &Scrape, bound: f64) {
-    let (c, b) = (workload_series(clean), workload_series(bad));
+    let (c, b) = (clean.workload_series(), bad.workload_series());
     assert_eq!(
         c.keys().collect::<Vec<_>>(),
         b.keys().collect::<Vec<_>>(),
@@ -569,22 +556,7 @@ async fn an_exporter_restarted_mid_rollout_matches_an_uninterrupted_one() {
     )
     .await;
     wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
-    // Let the clock second turn so the new ReplicaSet is strictly newer than the old one
-    // (creationTimestamp has 1 s resolution).
-    p.sim
-        .wait_for("a new second since the first ReplicaSet", MINUTE, |w| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            w.store.replicasets().all(|rs| {
-                rs.metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .is_some_and(|t| t.0.as_second() < now)
-            })
-        })
-        .await
-        .expect("the clock moves");
+    common::wait_for_new_second(&p.sim).await;
     p.sim
         .set_image("shop", WEB, "registry.local/app:v2")
         .expect("set image");

@@ -42,16 +42,6 @@ async fn cluster(n: usize) -> (SimCluster, TempDir) {
     (sim, dir)
 }
 
-fn completes(s: &common::exporter::Scrape) -> f64 {
-    s.0.iter()
-        .filter(|(k, _)| {
-            k.starts_with("kube_rollout_duration_seconds_count{")
-                && k.contains("milestone=\"complete\"")
-        })
-        .map(|(_, v)| v)
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_do_not_stop_event_processing() {
     let (sim, dir) = cluster(4).await;
@@ -109,7 +99,7 @@ async fn hostile_clients_do_not_stop_event_processing() {
             e.addr,
             "rollouts complete under load",
             Duration::from_secs(60),
-            |s| completes(s) == want,
+            |s| s.total_completes() == want,
         )
         .await;
     }
@@ -145,7 +135,7 @@ async fn hostile_clients_do_not_stop_event_processing() {
     }
     drop(idle);
     let s = scrape(e.addr).await;
-    assert_eq!(completes(&s), 8.0);
+    assert_eq!(s.total_completes(), 8.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,7 +193,7 @@ async fn a_short_soak_keeps_memory_and_descriptors_flat() {
         }
         let want = f64::from(3 * (version - 1));
         wait_metrics(e.addr, "round complete", Duration::from_secs(60), |s| {
-            completes(s) == want
+            s.total_completes() == want
         })
         .await;
         version += 1;

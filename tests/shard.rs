@@ -19,28 +19,6 @@ fn names() -> Vec<(String, String)> {
         .collect()
 }
 
-/// Workload series (not the exporter's own), minus those whose value depends on the scrape time.
-fn workload_series(s: &Scrape) -> BTreeMap<String, f64> {
-    s.0.iter()
-        .filter(|(k, _)| k.starts_with("kube_rollout_") && !k.starts_with("kube_rollout_exporter_"))
-        .filter(|(k, _)| {
-            !k.starts_with("kube_rollout_in_progress_seconds")
-                && !k.starts_with("kube_rollout_oldest_termination_seconds")
-        })
-        .map(|(k, v)| (k.clone(), *v))
-        .collect()
-}
-
-fn completes(s: &Scrape) -> f64 {
-    s.0.iter()
-        .filter(|(k, _)| {
-            k.starts_with("kube_rollout_duration_seconds_count")
-                && k.contains("milestone=\"complete\"")
-        })
-        .map(|(_, v)| v)
-        .sum()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_union_of_shards_equals_the_unsharded_output() {
     let sim = SimCluster::start(SimConfig::default())
@@ -112,7 +90,7 @@ async fn the_union_of_shards_equals_the_unsharded_output() {
         whole.addr,
         "ten rollouts complete",
         Duration::from_secs(60),
-        |s| completes(s) == 10.0,
+        |s| s.total_completes() == 10.0,
     )
     .await;
     let mut parts = Vec::new();
@@ -120,7 +98,7 @@ async fn the_union_of_shards_equals_the_unsharded_output() {
         parts.push(scrape(e.addr).await);
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while parts.iter().map(completes).sum::<f64>() < 10.0 {
+    while parts.iter().map(Scrape::total_completes).sum::<f64>() < 10.0 {
         assert!(
             std::time::Instant::now() < deadline,
             "shards complete the same ten rollouts"
@@ -131,11 +109,11 @@ async fn the_union_of_shards_equals_the_unsharded_output() {
             parts.push(scrape(e.addr).await);
         }
     }
-    let whole_series = workload_series(&all);
+    let whole_series = all.workload_series();
     let mut union = BTreeMap::new();
     let mut workloads_per_shard = Vec::new();
     for part in &parts {
-        let series = workload_series(part);
+        let series = part.workload_series();
         let workloads: BTreeSet<String> = series
             .keys()
             .filter(|k| k.starts_with("kube_rollout_revision{"))

@@ -194,6 +194,34 @@ impl Scrape {
         first
     }
 
+    /// Workload series (not the exporter's own), minus the gauges whose value depends on the
+    /// scrape time (`in_progress_seconds`, `oldest_termination_seconds`).
+    pub fn workload_series(&self) -> BTreeMap<String, f64> {
+        self.0
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("kube_rollout_") && !k.starts_with("kube_rollout_exporter_")
+            })
+            .filter(|(k, _)| {
+                !k.starts_with("kube_rollout_in_progress_seconds")
+                    && !k.starts_with("kube_rollout_oldest_termination_seconds")
+            })
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// Completed rollouts, summed over every workload.
+    pub fn total_completes(&self) -> f64 {
+        self.0
+            .iter()
+            .filter(|(k, _)| {
+                k.starts_with("kube_rollout_duration_seconds_count{")
+                    && k.contains("milestone=\"complete\"")
+            })
+            .map(|(_, v)| v)
+            .sum()
+    }
+
     /// Like [`Self::get`], for a workload of namespace `shop`.
     pub fn web(&self, name: &str, workload: &str, more: &[(&str, &str)]) -> Option<f64> {
         let mut labels = vec![("namespace", "shop"), ("workload", workload)];

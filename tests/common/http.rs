@@ -50,21 +50,7 @@ async fn send(
 
 /// One GET, whole body.
 pub async fn get(addr: SocketAddr, path: &str, accept: &str) -> Reply {
-    let resp = send(addr, path, accept).await;
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    request(addr, "GET", path, &[("accept", accept)], b"").await
 }
 
 pub fn unix_now_pub() -> f64 {

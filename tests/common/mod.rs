@@ -254,3 +254,26 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Waits until the wall clock is in a later second than every ReplicaSet's creationTimestamp
+/// (1 s resolution), so the next ReplicaSet is strictly newer: after an exporter restart the
+/// rollout start is recovered from it only then.
+pub async fn wait_for_new_second(sim: &kube_rollout_exporter::sim::SimCluster) {
+    sim.wait_for(
+        "a new second since the last ReplicaSet",
+        std::time::Duration::from_secs(60),
+        |w| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            w.store.replicasets().all(|rs| {
+                rs.metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .is_some_and(|t| t.0.as_second() < now)
+            })
+        },
+    )
+    .await
+    .expect("the clock moves");
+}
