@@ -121,7 +121,7 @@ async fn run(args: Args) -> Result<()> {
     let probe_addr = probe_listener.as_ref().and_then(|l| l.local_addr().ok());
 
     // The demo cluster lives as long as `run`; dropping it stops its server and tasks.
-    let (config, _demo) = if args.demo {
+    let (config, demo_cluster) = if args.demo {
         let sim = Arc::new(
             demo::start()
                 .await
@@ -235,7 +235,7 @@ async fn run(args: Args) -> Result<()> {
     info!("shutting down");
     let _ = stop.send(true);
     watches.abort();
-    if let Some((_, scenario)) = &_demo {
+    if let Some((_, scenario)) = &demo_cluster {
         scenario.abort();
     }
     for s in servers {
