@@ -6,14 +6,17 @@
 //! and request heads are bounded (16 KiB, read within 10 s, which also closes idle keep-alive
 //! connections); TLS handshakes must finish within 10 s; at most [`MAX_CONNECTIONS`] connections
 //! are open at once; at most `--web.max-requests` scrapes render at once (503 beyond). A scrape
-//! renders into a buffer after the model's lock is released, off the async worker threads.
+//! renders after the model's lock is released, off the async worker threads, and streams its
+//! output in chunks as it is encoded (never held whole: see `metrics::render_chunks`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::server::conn::http1;
@@ -50,10 +53,13 @@ pub struct Server {
     pub probes_only: bool,
 }
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<UnsyncBoxBody<Bytes, Infallible>>;
+
+/// Chunks of a scrape in flight between the rendering thread and the connection.
+const SCRAPE_CHUNKS_IN_FLIGHT: usize = 4;
 
 fn text(code: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
-    let mut resp = Response::new(Full::new(body.into()));
+    let mut resp = Response::new(Full::new(body.into()).boxed_unsync());
     *resp.status_mut() = code;
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -178,18 +184,25 @@ impl Server {
             },
             None => None,
         };
+        // The rendering thread sends chunks as it encodes them; the connection writes them as
+        // they come. The permit is held until the rendering ends.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(SCRAPE_CHUNKS_IN_FLIGHT);
+        let content_type = metrics::content_type(accept.as_deref());
         let server = self.clone();
-        let rendered = tokio::task::spawn_blocking(move || {
-            metrics::render(&server.registry, accept.as_deref())
-        })
-        .await;
-        match rendered {
-            Ok((content_type, body)) => text(StatusCode::OK, content_type, body),
-            Err(_) => plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500 rendering metrics failed\n",
-            ),
-        }
+        tokio::task::spawn_blocking(move || {
+            let _permit = _permit;
+            metrics::render_chunks(&server.registry, accept.as_deref(), |chunk| {
+                tx.blocking_send(chunk).is_ok()
+            });
+        });
+        let chunks = futures::stream::unfold(rx, |mut rx| async move {
+            let chunk = rx.recv().await?;
+            Some((Ok::<_, Infallible>(Frame::data(chunk)), rx))
+        });
+        let mut resp = Response::new(StreamBody::new(chunks).boxed_unsync());
+        resp.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        resp
     }
 }
 

@@ -3,9 +3,14 @@
 //! A prometheus-client [`Collector`] copies a snapshot out of the model (one lock, released before
 //! any encoding), then encodes every series from it, so no series outlives its workload. The same
 //! registry renders OpenMetrics (what Prometheus negotiates) or the classic text format 0.0.4.
+//! [`render_chunks`] hands the text out in chunks as it is encoded, so a scrape of a million
+//! series never holds its whole output (`/metrics` streams it).
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
@@ -77,6 +82,78 @@ fn per_namespace(workloads: &[WorkloadMetrics]) -> Vec<WorkloadMetrics> {
         }
     }
     out
+}
+
+/// Bytes per chunk of a streamed scrape.
+pub const CHUNK: usize = 64 * 1024;
+
+fn is_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| a.contains("application/openmetrics-text"))
+}
+
+/// The content type [`render`] and [`render_chunks`] answer for an `Accept` header.
+pub fn content_type(accept: Option<&str>) -> &'static str {
+    if is_openmetrics(accept) {
+        OPENMETRICS
+    } else {
+        TEXT_004
+    }
+}
+
+/// A `fmt::Write` that hands its text to a sink in chunks of about [`CHUNK`] bytes.
+struct Chunks<'a, F> {
+    buf: String,
+    sink: &'a mut F,
+    /// The sink refused a chunk (the client went away): encoding stops.
+    closed: bool,
+}
+
+impl<F: FnMut(Bytes) -> bool> Chunks<'_, F> {
+    fn flush(&mut self) -> fmt::Result {
+        let chunk = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK + 4096));
+        if !chunk.is_empty() && !(self.sink)(Bytes::from(chunk)) {
+            self.closed = true;
+            return Err(fmt::Error);
+        }
+        Ok(())
+    }
+}
+
+impl<F: FnMut(Bytes) -> bool> fmt::Write for Chunks<'_, F> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.buf.push_str(s);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Renders like [`render`], but hands the text to `sink` in chunks of about [`CHUNK`] bytes as
+/// it is encoded, so the output is never held whole: memory during a scrape is the model's
+/// snapshot plus the chunks in flight, whatever the output's size. Stops early when `sink`
+/// answers false (the client went away). Returns the content type.
+pub fn render_chunks(
+    registry: &Registry,
+    accept: Option<&str>,
+    mut sink: impl FnMut(Bytes) -> bool,
+) -> &'static str {
+    let mut out = Chunks {
+        buf: String::with_capacity(CHUNK + 4096),
+        sink: &mut sink,
+        closed: false,
+    };
+    let result = if is_openmetrics(accept) {
+        prometheus_client::encoding::text::encode(&mut out, registry)
+    } else {
+        prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+    };
+    match result.and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(_) if out.closed => tracing::debug!("scrape abandoned by the client"),
+        Err(_) => tracing::error!("encoding metrics failed"),
+    }
+    content_type(accept)
 }
 
 /// Renders the registry in the format the `Accept` header asks for: OpenMetrics when it names
