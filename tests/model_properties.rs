@@ -1736,11 +1736,14 @@ impl Harness {
         }
         // Workloads that disappeared: their next appearance is a new life.
         self.lives.retain(|k, _| exported.contains(k));
+        // Before the first full sync nothing is exported (rollouts are not recovered yet);
+        // afterwards every known Deployment is.
         for k in self.told_deployments.keys() {
             let key = WorkloadKey::deployment(k.namespace.clone(), k.name.clone());
-            assert!(
+            assert_eq!(
                 exported.contains(&key),
-                "{doing}: {k:?} has a Deployment but is not exported"
+                live,
+                "{doing}: {k:?} has a Deployment; exported must equal live ({live})"
             );
         }
         let observable = self.observable(None) as u64;

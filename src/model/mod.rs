@@ -1064,6 +1064,11 @@ impl Model {
     /// Every exported workload's metric values at `now`. Takes `&mut self` because rollouts age:
     /// a rollout in flight that passed an SLO threshold is counted slow here if no event did it.
     pub fn snapshot(&mut self, now: Timestamp) -> Vec<WorkloadMetrics> {
+        // Until every resource has been listed, rollouts are not recovered yet: a phase or a
+        // gauge would be a guess. Nothing is exported before the first full sync.
+        if !self.live {
+            return Vec::new();
+        }
         let thresholds = &self.cfg.slo_thresholds;
         let mut out = Vec::with_capacity(self.workloads.len());
         for (wk, w) in self.workloads.iter_mut() {

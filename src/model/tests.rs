@@ -1027,3 +1027,32 @@ fn per_namespace_relists_sync_and_reconcile_only_their_namespace() {
     assert_eq!(names, ["web"]);
     assert_eq!(model.stats().deployments, 1);
 }
+
+#[test]
+fn nothing_is_exported_before_every_resource_is_listed() {
+    let mut model = Model::new(ModelConfig::default());
+    model.handle(
+        Event::Deployment(Change::Relisted(vec![started(2)])),
+        t(0.0),
+    );
+    model.handle(
+        Event::ReplicaSet(Change::Relisted(vec![rs("a", 1, -10.0), rs("b", 2, -1.0)])),
+        t(0.0),
+    );
+    model.handle(
+        Event::Pod(Change::Relisted(vec![draining(pod("a", 1), -1.0)])),
+        t(0.0),
+    );
+    assert!(
+        model.snapshot(t(0.5)).is_empty(),
+        "phase and gauges would be guesses before the sync"
+    );
+    model.handle(Event::FinishedPod(Change::Relisted(vec![])), t(1.0));
+    let m = model.snapshot(t(1.0)).remove(0);
+    assert_eq!(
+        m.phase,
+        Phase::Progressing,
+        "recovered as in flight once synced"
+    );
+    assert_eq!(m.terminating_pods, 1);
+}
