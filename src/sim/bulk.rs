@@ -135,6 +135,8 @@ pub struct ChurnConfig {
     pub lifecycles: Option<u64>,
     /// Start nothing while more than this many changes wait for some open watch.
     pub max_backlog: usize,
+    /// Encode every change as it is written ([`super::store::Store::eager_encoding`]).
+    pub eager_encoding: bool,
 }
 
 impl Default for ChurnConfig {
@@ -144,6 +146,7 @@ impl Default for ChurnConfig {
             drain: Duration::from_millis(500),
             lifecycles: None,
             max_backlog: 4096,
+            eager_encoding: false,
         }
     }
 }
@@ -647,8 +650,26 @@ fn populate(w: &mut World, spec: &BulkSpec) -> Bulk {
 /// drain is done; gives the bookkeeping back.
 fn drive(
     world: Arc<Mutex<World>>,
-    mut bulk: Bulk,
+    bulk: Bulk,
     config: ChurnConfig,
+    stop: &AtomicBool,
+    stats: &ChurnStats,
+) -> Bulk {
+    let set_eager = |on: bool| {
+        if let Ok(mut w) = world.lock() {
+            w.store.eager_encoding = on;
+        }
+    };
+    set_eager(config.eager_encoding);
+    let bulk = drive_writes(&world, bulk, &config, stop, stats);
+    set_eager(false);
+    bulk
+}
+
+fn drive_writes(
+    world: &Mutex<World>,
+    mut bulk: Bulk,
+    config: &ChurnConfig,
     stop: &AtomicBool,
     stats: &ChurnStats,
 ) -> Bulk {

@@ -312,6 +312,10 @@ pub struct Store {
     compacted: u64,
     tx: broadcast::Sender<Arc<Change>>,
     uid_counter: u64,
+    /// Encode each change when it is written, in the form the exporter watches it (Deployments
+    /// full, the rest metadata-only), instead of when a watch first sends it: a writer that
+    /// queues changes for a stopped client then leaves only copying to the watches.
+    pub eager_encoding: bool,
 }
 
 impl Store {
@@ -331,6 +335,7 @@ impl Store {
             compacted: 0,
             tx,
             uid_counter: 0,
+            eager_encoding: false,
         }
     }
 
@@ -452,6 +457,9 @@ impl Store {
             old,
             encoded: Default::default(),
         });
+        if self.eager_encoding {
+            change.encoded(change.object.kind() != Kind::Deployment);
+        }
         self.history.push_back(change.clone());
         while self.history.len() > self.history_limit {
             if let Some(c) = self.history.pop_front() {
