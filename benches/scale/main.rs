@@ -65,7 +65,7 @@ impl Options {
             window: Duration::from_secs(60),
             rate: 10.0,
             scrapes: 3,
-            bursts: 5,
+            bursts: 10,
             serve: None,
             drain: Duration::from_millis(500),
         };
@@ -491,8 +491,8 @@ async fn run(options: &Options, exporter: &Path, report: &mut Report) {
         );
 
         let bulk = if last {
-            let bulk = churn_phase(options, &sim, bulk, &exp, rss_sync, report).await;
-            let bulk = burst_phase(options, &sim, bulk, &exp, report).await;
+            let (bulk, floor) = churn_phase(options, &sim, bulk, &exp, rss_sync, report).await;
+            let bulk = burst_phase(options, &sim, bulk, &exp, floor, report).await;
             scrape_phase(options, &exp, &spec, report).await;
             let bulk = scrape_during_churn(options, &sim, bulk, &exp, report).await;
             bytes_phase(options, &sim, bulk, &exp, pods, report).await
@@ -592,7 +592,7 @@ async fn churn_phase(
     exp: &Proc,
     rss_sync: u64,
     report: &mut Report,
-) -> kube_rollout_exporter::sim::Bulk {
+) -> (kube_rollout_exporter::sim::Bulk, f64) {
     eprintln!(
         "  churn: {} pod lifecycles at full speed",
         options.lifecycles
@@ -740,7 +740,7 @@ async fn churn_phase(
         ),
         "no growth beyond noise",
     );
-    bulk
+    (bulk, floor_per_event)
 }
 
 async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &mut Report) {
@@ -841,7 +841,7 @@ async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &m
 
 /// Changes queued for the stopped exporter in each burst; the history keeps more than these, so
 /// a watch that ends meanwhile resumes without a relist.
-const BURST_CHANGES: usize = 30_000;
+const BURST_CHANGES: usize = 40_000;
 
 fn signal(pid: u32, sig: &str) {
     let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
@@ -856,6 +856,7 @@ async fn burst_phase(
     sim: &SimCluster,
     mut bulk: kube_rollout_exporter::sim::Bulk,
     exp: &Proc,
+    floor_ns: f64,
     report: &mut Report,
 ) -> kube_rollout_exporter::sim::Bulk {
     if options.bursts == 0 {
@@ -877,6 +878,7 @@ async fn burst_phase(
             ChurnConfig {
                 drain: options.drain,
                 max_backlog: BURST_CHANGES,
+                eager_encoding: true,
                 ..ChurnConfig::default()
             },
         );
@@ -905,6 +907,17 @@ async fn burst_phase(
         .sum();
     let restarts: f64 = restarts1.values().sum::<f64>() - restarts0.values().sum::<f64>();
     let rate = pods / wall.max(1e-9);
+    let per_event = cpu * 1e9 / all.max(1.0);
+    report.add(
+        "burst: exporter CPU per watch event at full speed",
+        format!("{:.2} µs", per_event / 1000.0),
+        format!(
+            "floor {:.2} µs (the churn's captured bytes): {:.2}x",
+            floor_ns / 1000.0,
+            per_event / floor_ns.max(1.0)
+        ),
+        format!("≤ 2x floor: {}", met(per_event <= 2.0 * floor_ns)),
+    );
     report.add(
         "burst: pod watch events/s, exporter at full speed",
         pretty(rate),
