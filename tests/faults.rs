@@ -450,10 +450,13 @@ async fn an_api_server_gone_for_a_minute_during_a_rollout() {
             count(&clean_done),
             "{metric}: every observation made"
         );
+        // A termination's end is replayed late (its request time is the server's): longer by at
+        // most the gap. A rollout's start is replayed late too, so its durations may come out
+        // shorter or longer, by at most the gap each.
         let late = sum(&bad) - sum(&clean_done);
         assert!(
-            late >= -0.5 && late <= gap * count(&bad),
-            "{metric}: {late} s later in total, gap {gap} s"
+            late.abs() <= gap * count(&bad) + 0.5,
+            "{metric}: {late} s off in total, gap {gap} s"
         );
     }
     assert_eq!(bad.web("kube_rollout_started_total", WEB, &[]), Some(1.0));
