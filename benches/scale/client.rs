@@ -95,8 +95,7 @@ impl Captured {
     }
 }
 
-/// Watches `path` and keeps its first `max_lines` lines (at most `max_bytes`), then hangs up;
-/// hangs up with what it has when `stop` turns true (a quiet watch may never reach the count).
+/// Watches `path` and keeps its first `max_lines` lines (at most `max_bytes`), then hangs up.
 /// BOOKMARK lines are not kept.
 pub async fn capture(
     addr: SocketAddr,
@@ -104,7 +103,6 @@ pub async fn capture(
     accept: &str,
     max_lines: usize,
     max_bytes: usize,
-    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Captured, Error> {
     let resp = send(addr, path, accept).await?;
     if resp.status() != 200 {
@@ -113,14 +111,7 @@ pub async fn capture(
     let mut body = resp.into_body();
     let mut out = Captured::default();
     let mut start = 0;
-    loop {
-        let frame = tokio::select! {
-            frame = body.frame() => frame,
-            _ = stop.wait_for(|s| *s) => None,
-        };
-        let Some(frame) = frame else {
-            break;
-        };
+    while let Some(frame) = body.frame().await {
         let frame = frame?;
         let Some(data) = frame.data_ref() else {
             continue;
