@@ -95,7 +95,8 @@ impl Captured {
     }
 }
 
-/// Watches `path` and keeps its first `max_lines` lines (at most `max_bytes`), then hangs up.
+/// Watches `path` and keeps its first `max_lines` lines (at most `max_bytes`), then hangs up;
+/// hangs up with what it has when `stop` turns true (a quiet watch may never reach the count).
 /// BOOKMARK lines are not kept.
 pub async fn capture(
     addr: SocketAddr,
@@ -103,6 +104,7 @@ pub async fn capture(
     accept: &str,
     max_lines: usize,
     max_bytes: usize,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Captured, Error> {
     let resp = send(addr, path, accept).await?;
     if resp.status() != 200 {
@@ -111,7 +113,14 @@ pub async fn capture(
     let mut body = resp.into_body();
     let mut out = Captured::default();
     let mut start = 0;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let frame = tokio::select! {
+            frame = body.frame() => frame,
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        let Some(frame) = frame else {
+            break;
+        };
         let frame = frame?;
         let Some(data) = frame.data_ref() else {
             continue;
