@@ -1227,6 +1227,9 @@ impl Harness {
                 }
                 Change::Relisted(items) => (Some(None), items),
                 Change::RelistedNamespace(ns, items) => (Some(Some(ns.as_str())), items),
+                Change::ListStarted(_) | Change::Listed(_) | Change::ListDone(_) => {
+                    unreachable!("the generator delivers whole lists")
+                }
             };
             for d in items {
                 if let Some(old) = self.told_deployments.get(&d.key)
@@ -1291,6 +1294,9 @@ impl Harness {
                         self.told_deployments.insert(d.key.clone(), d.clone());
                     }
                 }
+                Change::ListStarted(_) | Change::Listed(_) | Change::ListDone(_) => {
+                    unreachable!("the generator delivers whole lists")
+                }
             },
             Event::ReplicaSet(change) => match change {
                 Change::Applied(r) => self.tell_replicaset(&r.key, Some(r)),
@@ -1313,6 +1319,9 @@ impl Harness {
                     for r in items {
                         self.tell_replicaset(&r.key, Some(r));
                     }
+                }
+                Change::ListStarted(_) | Change::Listed(_) | Change::ListDone(_) => {
+                    unreachable!("the generator delivers whole lists")
                 }
             },
             Event::Pod(change) => match change {
@@ -1345,6 +1354,9 @@ impl Harness {
                         self.tell_pod(p);
                     }
                 }
+                Change::ListStarted(_) | Change::Listed(_) | Change::ListDone(_) => {
+                    unreachable!("the generator delivers whole lists")
+                }
             },
             Event::FinishedPod(change) => match change {
                 Change::Applied(f) => {
@@ -1362,6 +1374,9 @@ impl Harness {
                         .retain(|(k, _)| scope.is_some_and(|s| k.namespace != s));
                     self.told_finished
                         .extend(items.iter().map(|f| (f.key.clone(), f.uid.clone())));
+                }
+                Change::ListStarted(_) | Change::Listed(_) | Change::ListDone(_) => {
+                    unreachable!("the generator delivers whole lists")
                 }
             },
         }

@@ -14,6 +14,7 @@
 //! workloads outlive their objects while pods remain, so cascade deletions are still observed.
 
 mod histogram;
+mod namespace;
 mod objects;
 mod rollout;
 mod snapshot;
@@ -22,7 +23,7 @@ mod time;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub use histogram::{DEFAULT_BUCKETS, Histogram, bucket_bounds};
@@ -34,6 +35,10 @@ pub use objects::{
 pub use rollout::{Milestone, Phase, Rollout, RolloutState};
 pub use snapshot::{ModelStats, WorkloadMetrics};
 pub use time::Timestamp;
+
+use namespace::{
+    Name, Namespace, PendingFinish, PodRecord, RsOwner, RsSlot, Termination, Workload, uid_hash,
+};
 
 /// Default SLO threshold: "rollouts complete within 15 minutes".
 pub const DEFAULT_SLO_THRESHOLD_SECS: u64 = 900;
@@ -68,7 +73,7 @@ impl ModelConfig {
     }
 
     /// Watches limited to these namespaces: a resource is synced once each has been listed
-    /// ([`Change::RelistedNamespace`]).
+    /// (a [`Change::ListDone`] or [`Change::RelistedNamespace`] of each).
     pub fn with_namespaces(mut self, namespaces: &[String]) -> Self {
         let mut namespaces = namespaces.to_vec();
         namespaces.sort();
@@ -103,10 +108,19 @@ pub enum Change<T> {
     Applied(T),
     /// Deleted; carries the object's last state.
     Deleted(T),
-    /// A cluster-wide list (initial or after a watch gap) finished: exactly these objects exist.
+    /// A list (initial or after a watch gap) starts: cluster-wide (`None`) or of one namespace.
+    /// Its objects follow as [`Change::Listed`], then [`Change::ListDone`]. A list that starts
+    /// again before it is done (the watch failed part way) keeps what it applied so far.
+    ListStarted(Option<String>),
+    /// One object of the list in progress, applied as it arrives: the watch adapters stream a list
+    /// of 100k pods through the model instead of holding a second copy of it.
+    Listed(T),
+    /// The list of this scope is done: exactly the objects it listed exist there; other
+    /// namespaces are untouched. Milestones it moved are judged now, on all of it.
+    ListDone(Option<String>),
+    /// A whole cluster-wide list at once: `ListStarted(None)`, a `Listed` per object, `ListDone`.
     Relisted(Vec<T>),
-    /// A list of one namespace finished: exactly these objects exist in it; other namespaces are
-    /// untouched.
+    /// A whole list of one namespace at once.
     RelistedNamespace(String, Vec<T>),
 }
 
@@ -120,7 +134,7 @@ pub enum Event {
     FinishedPod(Change<FinishedPod>),
 }
 
-/// The watched resources, each synced by its first [`Change::Relisted`].
+/// The watched resources, each synced by its first finished list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Resource {
     Deployments,
@@ -159,161 +173,25 @@ enum Timing {
     Relist,
 }
 
-/// Who controls a ReplicaSet, as far as the model knows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum RsOwner {
-    /// Pods point at this ReplicaSet but it has not been seen yet.
-    Unknown,
-    Deployment(String),
-    /// A bare ReplicaSet or one owned by something else: its pods are ignored.
-    Other,
-}
-
-/// A termination in progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Termination {
-    /// The earliest deletion request time seen (`deletionTimestamp - deletionGracePeriodSeconds`,
-    /// server clock); `None` when the first state seen was already the final grace-0 rewrite.
-    requested: Option<Timestamp>,
-    /// The first `deletionTimestamp` seen: the pod is overdue once it is past.
-    first_deadline: Timestamp,
-    /// Receive time of the first state with a deletionTimestamp.
-    first_seen: Timestamp,
-}
-
-impl Termination {
-    /// The earliest known moment this termination was under way, for the oldest-termination gauge.
-    fn since(&self) -> Timestamp {
-        self.requested.unwrap_or(self.first_seen)
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct PodRecord {
-    uid: String,
-    termination: Option<Termination>,
-    /// Phase Succeeded or Failed, according to the phase source.
-    finished: bool,
-}
-
-impl PodRecord {
-    /// Whether this pod, in a non-current ReplicaSet, keeps its rollout from completing: it is
-    /// terminating (any phase) or still active. Finished leftovers without a deletionTimestamp
-    /// (evicted pods) do not block.
-    fn blocks_completion(&self) -> bool {
-        self.termination.is_some() || !self.finished
-    }
-}
-
-/// A ReplicaSet name that a pod or a watch event mentioned.
+/// A list in progress: its objects are applied as they arrive and stamped with its epoch; at its
+/// end, whatever in its scope was not stamped is gone.
 #[derive(Clone, Debug)]
-struct RsSlot {
-    owner: RsOwner,
-    /// The ReplicaSet object currently exists.
-    live: bool,
-    revision: Option<u64>,
-    created: Option<Timestamp>,
-    pods: HashMap<String, PodRecord>,
-    /// Termination durations observed while the ReplicaSet was still unknown, handed to its
-    /// workload when it arrives.
-    held_observations: Vec<f64>,
+struct List {
+    resource: Resource,
+    /// `None`: cluster-wide.
+    scope: Option<String>,
+    epoch: u32,
+    /// Workloads whose milestones wait for the end of the list.
+    deferred: BTreeSet<(Name, Name)>,
 }
 
-impl RsSlot {
-    fn held() -> Self {
-        Self {
-            owner: RsOwner::Unknown,
-            live: false,
-            revision: None,
-            created: None,
-            pods: HashMap::new(),
-            held_observations: Vec::new(),
-        }
-    }
-
-    /// Nothing refers to this slot any more.
-    fn is_garbage(&self) -> bool {
-        !self.live && self.pods.is_empty() && self.held_observations.is_empty()
-    }
-}
-
-/// Everything the model keeps about one workload.
-#[derive(Clone, Debug)]
-struct Workload {
-    /// The Deployment as last seen; `None` before it is seen and after it is deleted.
-    deployment: Option<DeploymentState>,
-    /// It was seen and then deleted: its series stay until its last pod is gone.
-    deleted: bool,
-    /// Names of the ReplicaSet slots this workload controls (live or still holding pods).
-    replicasets: BTreeSet<String>,
-    /// The Deployment's revision as last seen.
-    revision: Option<u64>,
-    rollout: Option<Rollout>,
-    last_started: Option<Timestamp>,
-    last_completed: Option<Timestamp>,
-    started_total: u64,
-    superseded_total: u64,
-    /// One count per configured SLO threshold.
-    slow_total: Vec<u64>,
-    termination: Option<Histogram>,
-    ready: Option<Histogram>,
-    complete: Option<Histogram>,
-    drain_tail: Option<Histogram>,
-}
-
-impl Workload {
-    fn new(thresholds: usize) -> Self {
-        Self {
-            deployment: None,
-            deleted: false,
-            replicasets: BTreeSet::new(),
-            revision: None,
-            rollout: None,
-            last_started: None,
-            last_completed: None,
-            started_total: 0,
-            superseded_total: 0,
-            slow_total: vec![0; thresholds],
-            termination: None,
-            ready: None,
-            complete: None,
-            drain_tail: None,
-        }
-    }
-
-    /// Series exist for workloads whose Deployment was seen (ReplicaSets of Deployments outside
-    /// the exporter's scope create workloads that are never exported).
-    fn exported(&self) -> bool {
-        self.deployment.is_some() || self.deleted
-    }
-
-    fn in_flight(&mut self) -> Option<&mut Rollout> {
-        self.rollout.as_mut().filter(|r| r.in_flight())
-    }
-
-    /// Counts the rollout in flight as slow for each threshold its age has reached. With an
-    /// unknown start the age is a lower bound, so a count is still certain.
-    fn advance(&mut self, now: Timestamp, thresholds: &[u64]) {
-        let Some(rollout) = self.rollout.as_mut().filter(|r| r.in_flight()) else {
-            return;
-        };
-        let age = rollout.age(now);
-        for (i, &threshold) in thresholds.iter().enumerate() {
-            if !rollout.slow_counted[i] && age >= threshold as f64 {
-                rollout.slow_counted[i] = true;
-                self.slow_total[i] += 1;
-            }
-        }
-    }
-}
-
-/// Whether a namespace is inside a relist's scope (`None`: cluster-wide).
+/// Whether a namespace is inside a list's scope (`None`: cluster-wide).
 fn in_scope(scope: &Option<String>, namespace: &str) -> bool {
     scope.as_deref().is_none_or(|s| s == namespace)
 }
 
-fn observe(slot: &mut Option<Histogram>, buckets: &Arc<[f64]>, value: f64) {
-    slot.get_or_insert_with(|| Histogram::new(buckets.clone()))
+fn observe(slot: &mut Option<Box<Histogram>>, buckets: &Arc<[f64]>, value: f64) {
+    slot.get_or_insert_with(|| Box::new(Histogram::new(buckets.clone())))
         .observe(value);
 }
 
@@ -321,19 +199,18 @@ fn observe(slot: &mut Option<Histogram>, buckets: &Arc<[f64]>, value: f64) {
 #[derive(Clone, Debug)]
 pub struct Model {
     cfg: ModelConfig,
-    workloads: BTreeMap<WorkloadKey, Workload>,
-    replicasets: HashMap<ObjectKey, RsSlot>,
-    /// Pod → the ReplicaSet name (same namespace) whose slot holds it.
-    pod_slots: HashMap<ObjectKey, String>,
-    /// Finished pods reported before the pod itself: key → uid.
-    finished_pending: HashMap<ObjectKey, String>,
+    namespaces: BTreeMap<Name, Namespace>,
     synced: [bool; 4],
     /// Namespaces listed so far, per resource, when the watches are per namespace.
     synced_namespaces: [BTreeSet<String>; 4],
     /// Every resource finished its first list: events now start rollouts and reach milestones.
     live: bool,
-    /// While a relist is applied: the workloads to evaluate once all of it is.
-    deferred: Option<BTreeSet<WorkloadKey>>,
+    /// Lists in progress (one per resource, or per resource and namespace).
+    lists: Vec<List>,
+    /// The last list epoch handed out.
+    epoch: u32,
+    /// While a list's objects are applied: the workloads to evaluate once all of it is.
+    deferred: Option<BTreeSet<(Name, Name)>>,
     stats: ModelStats,
 }
 
@@ -341,13 +218,12 @@ impl Model {
     pub fn new(cfg: ModelConfig) -> Self {
         Self {
             cfg,
-            workloads: BTreeMap::new(),
-            replicasets: HashMap::new(),
-            pod_slots: HashMap::new(),
-            finished_pending: HashMap::new(),
+            namespaces: BTreeMap::new(),
             synced: [false; 4],
             synced_namespaces: Default::default(),
             live: false,
+            lists: Vec::new(),
+            epoch: 0,
             deferred: None,
             stats: ModelStats::default(),
         }
@@ -370,59 +246,263 @@ impl Model {
     /// Applies one event received at `now`.
     pub fn handle(&mut self, event: Event, now: Timestamp) {
         match event {
-            Event::Deployment(Change::Applied(d)) => self.apply_deployment(d, now, Timing::Live),
-            Event::Deployment(Change::Deleted(d)) => self.delete_deployment(&d.key, now),
-            Event::Deployment(Change::Relisted(items)) => self.relist_deployments(None, items, now),
-            Event::Deployment(Change::RelistedNamespace(ns, items)) => {
-                self.relist_deployments(Some(ns), items, now)
+            Event::Deployment(change) => self.change(Resource::Deployments, change, now),
+            Event::ReplicaSet(change) => self.change(Resource::ReplicaSets, change, now),
+            Event::Pod(change) => self.change(Resource::Pods, change, now),
+            Event::FinishedPod(change) => self.change(Resource::FinishedPods, change, now),
+        }
+    }
+
+    fn change<T: Item>(&mut self, resource: Resource, change: Change<T>, now: Timestamp) {
+        match change {
+            Change::Applied(item) => {
+                let ns = self.intern(item.namespace());
+                item.apply(self, &ns, now, Timing::Live, 0);
+                self.prune(&ns);
             }
-            Event::ReplicaSet(Change::Applied(rs)) => self.apply_replicaset(rs, now, Timing::Live),
-            Event::ReplicaSet(Change::Deleted(rs)) => {
-                self.delete_replicaset(&rs.key, now, Timing::Live)
+            Change::Deleted(item) => {
+                let ns = self.intern(item.namespace());
+                item.delete(self, &ns, now);
+                self.prune(&ns);
             }
-            Event::ReplicaSet(Change::Relisted(items)) => self.relist_replicasets(None, items, now),
-            Event::ReplicaSet(Change::RelistedNamespace(ns, items)) => {
-                self.relist_replicasets(Some(ns), items, now)
+            Change::ListStarted(scope) => self.list_started(resource, scope),
+            Change::Listed(item) => self.listed(resource, item, now),
+            Change::ListDone(scope) => self.list_done(resource, scope, now),
+            Change::Relisted(items) => self.relist(resource, None, items, now),
+            Change::RelistedNamespace(ns, items) => self.relist(resource, Some(ns), items, now),
+        }
+    }
+
+    /// The namespace's interned name; its state exists from here on (pruned when empty).
+    fn intern(&mut self, namespace: &str) -> Name {
+        if let Some((name, _)) = self.namespaces.get_key_value(namespace) {
+            return name.clone();
+        }
+        let name = Name::from(namespace);
+        self.namespaces.insert(name.clone(), Namespace::default());
+        name
+    }
+
+    /// Drops a namespace's state once nothing is left in it.
+    fn prune(&mut self, ns: &str) {
+        if self.namespaces.get(ns).is_some_and(Namespace::is_empty) {
+            self.namespaces.remove(ns);
+        }
+    }
+
+    // ----- Lists -------------------------------------------------------------------------------
+
+    fn relist<T: Item>(
+        &mut self,
+        resource: Resource,
+        scope: Option<String>,
+        items: Vec<T>,
+        now: Timestamp,
+    ) {
+        self.list_started(resource, scope.clone());
+        for item in items {
+            self.listed(resource, item, now);
+        }
+        self.list_done(resource, scope, now);
+    }
+
+    fn list_started(&mut self, resource: Resource, scope: Option<String>) {
+        self.epoch = self.epoch.wrapping_add(1).max(1);
+        let epoch = self.epoch;
+        match self
+            .lists
+            .iter_mut()
+            .find(|l| l.resource == resource && l.scope == scope)
+        {
+            // A list that restarts (an error part way): the objects it applied stay applied, and
+            // what it deferred is still evaluated at the end.
+            Some(list) => list.epoch = epoch,
+            None => self.lists.push(List {
+                resource,
+                scope,
+                epoch,
+                deferred: BTreeSet::new(),
+            }),
+        }
+    }
+
+    fn list_index(&self, resource: Resource, namespace: &str) -> Option<usize> {
+        self.lists
+            .iter()
+            .position(|l| l.resource == resource && in_scope(&l.scope, namespace))
+    }
+
+    /// One object of a list in progress: applied now, its milestones judged at the list's end.
+    fn listed<T: Item>(&mut self, resource: Resource, item: T, now: Timestamp) {
+        let ns = self.intern(item.namespace());
+        let Some(i) = self.list_index(resource, &ns) else {
+            // No list in progress (not sent by the watch adapters): an ordinary change.
+            item.apply(self, &ns, now, Timing::Relist, 0);
+            self.prune(&ns);
+            return;
+        };
+        let epoch = self.lists[i].epoch;
+        self.deferred = Some(std::mem::take(&mut self.lists[i].deferred));
+        item.apply(self, &ns, now, Timing::Relist, epoch);
+        self.lists[i].deferred = self.deferred.take().unwrap_or_default();
+        self.prune(&ns);
+    }
+
+    /// A list finished: what was in its scope and not listed is gone, milestones are judged on
+    /// the whole of it (never on a half-applied one), and the resource may now be synced.
+    fn list_done(&mut self, resource: Resource, scope: Option<String>, now: Timestamp) {
+        let position = self
+            .lists
+            .iter()
+            .position(|l| l.resource == resource && l.scope == scope);
+        let i = match position {
+            Some(i) => i,
+            None => {
+                // Done without a start: an empty list.
+                self.list_started(resource, scope.clone());
+                self.lists.len() - 1
             }
-            Event::Pod(Change::Applied(p)) => self.apply_pod(p, now, Timing::Live),
-            Event::Pod(Change::Deleted(p)) => {
-                let key = p.key.clone();
-                self.apply_pod(p, now, Timing::Live);
-                self.finish_pod(&key, now, Timing::Live);
+        };
+        let epoch = self.lists[i].epoch;
+        self.deferred = Some(std::mem::take(&mut self.lists[i].deferred));
+        match resource {
+            Resource::Deployments => self.sweep_deployments(&scope, epoch, now),
+            Resource::ReplicaSets => self.sweep_replicasets(&scope, epoch, now),
+            Resource::Pods => self.sweep_pods(&scope, epoch, now),
+            Resource::FinishedPods => self.sweep_finished(&scope, epoch),
+        }
+        self.lists.remove(i);
+        for (ns, w) in self.deferred.take().unwrap_or_default() {
+            self.evaluate(&ns, &w, now, Timing::Relist);
+        }
+        self.namespaces.retain(|_, n| !n.is_empty());
+        self.mark_synced(resource, scope.clone(), now);
+        if resource == Resource::FinishedPods {
+            for (ns, w) in self.workload_names(&scope) {
+                self.evaluate(&ns, &w, now, Timing::Relist);
             }
-            Event::Pod(Change::Relisted(items)) => self.relist_pods(None, items, now),
-            Event::Pod(Change::RelistedNamespace(ns, items)) => {
-                self.relist_pods(Some(ns), items, now)
+        }
+    }
+
+    /// Every workload in scope, in order.
+    fn workload_names(&self, scope: &Option<String>) -> Vec<(Name, Name)> {
+        self.namespaces
+            .iter()
+            .filter(|(ns, _)| in_scope(scope, ns))
+            .flat_map(|(ns, n)| n.workloads.keys().map(|w| (ns.clone(), w.clone())))
+            .collect()
+    }
+
+    /// What in scope was not listed (`gone` picks it from a namespace), in a fixed order (not the
+    /// maps'), so replays give the same observations in the same order.
+    fn unlisted(
+        &self,
+        scope: &Option<String>,
+        gone: impl Fn(&Namespace) -> Vec<String>,
+    ) -> Vec<(Name, String)> {
+        let mut out: Vec<(Name, String)> = self
+            .namespaces
+            .iter()
+            .filter(|(ns, _)| in_scope(scope, ns))
+            .flat_map(|(ns, n)| gone(n).into_iter().map(|name| (ns.clone(), name)))
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn sweep_deployments(&mut self, scope: &Option<String>, epoch: u32, now: Timestamp) {
+        let gone = self.unlisted(scope, |n| {
+            n.workloads
+                .iter()
+                .filter(|(_, w)| w.deployment.is_some() && w.listed != epoch)
+                .map(|(name, _)| name.to_string())
+                .collect()
+        });
+        for (ns, name) in gone {
+            self.delete_deployment(&ns, &name, now);
+        }
+    }
+
+    fn sweep_replicasets(&mut self, scope: &Option<String>, epoch: u32, now: Timestamp) {
+        let gone = self.unlisted(scope, |n| {
+            n.replicasets
+                .iter()
+                .filter(|(_, s)| s.listed != epoch && (s.live || s.owner == RsOwner::Unknown))
+                .map(|(name, _)| name.to_string())
+                .collect()
+        });
+        for (ns, name) in gone {
+            // A held slot whose ReplicaSet is not listed never arrives: drop what it held.
+            if let Some(slot) = self
+                .namespaces
+                .get_mut(&ns)
+                .and_then(|n| n.replicasets.get_mut(&*name))
+            {
+                slot.held_observations.clear();
             }
-            Event::FinishedPod(Change::Applied(f)) => self.set_finished(f, true, now, Timing::Live),
-            Event::FinishedPod(Change::Deleted(f)) => {
-                self.set_finished(f, false, now, Timing::Live)
+            self.delete_replicaset(&ns, &name, now, Timing::Relist);
+        }
+    }
+
+    fn sweep_pods(&mut self, scope: &Option<String>, epoch: u32, now: Timestamp) {
+        let gone = self.unlisted(scope, |n| {
+            n.pods
+                .iter()
+                .filter(|(_, p)| p.listed != epoch)
+                .map(|(name, _)| name.to_string())
+                .collect()
+        });
+        for (ns, name) in gone {
+            self.finish_pod(&ns, &name, now, Timing::Relist);
+        }
+    }
+
+    /// Pods not listed as finished are not finished (any more).
+    fn sweep_finished(&mut self, scope: &Option<String>, epoch: u32) {
+        let unfinished = self.unlisted(scope, |n| {
+            n.pods
+                .iter()
+                .filter(|(_, p)| p.finished && p.finished_listed != epoch)
+                .map(|(name, _)| name.to_string())
+                .collect()
+        });
+        for (ns, name) in unfinished {
+            if let Some(n) = self.namespaces.get_mut(&ns) {
+                n.update_pod(&name, |r| r.finished = false);
             }
-            Event::FinishedPod(Change::Relisted(items)) => self.relist_finished(None, items, now),
-            Event::FinishedPod(Change::RelistedNamespace(ns, items)) => {
-                self.relist_finished(Some(ns), items, now)
+        }
+        for (ns, n) in self.namespaces.iter_mut() {
+            if in_scope(scope, ns) {
+                n.finished_pending.retain(|_, f| f.listed == epoch);
             }
         }
     }
 
     // ----- Deployments -------------------------------------------------------------------------
 
-    fn apply_deployment(&mut self, d: DeploymentState, now: Timestamp, timing: Timing) {
-        let wk = WorkloadKey::deployment(d.key.namespace.clone(), d.key.name.clone());
+    fn apply_deployment(
+        &mut self,
+        ns: &Name,
+        d: DeploymentState,
+        now: Timestamp,
+        timing: Timing,
+        epoch: u32,
+    ) {
         let thresholds = self.cfg.slo_thresholds.len();
-        let w = self
-            .workloads
-            .entry(wk.clone())
-            .or_insert_with(|| Workload::new(thresholds));
-        let replaced = w.deployment.as_ref().is_some_and(|old| old.uid != d.uid);
+        let replaced = self
+            .namespaces
+            .get_mut(ns)
+            .and_then(|n| n.workloads.get(d.key.name.as_str()))
+            .and_then(|w| w.deployment.as_ref())
+            .is_some_and(|old| old.uid != d.uid);
         if replaced {
             // Deleted and created again under the same name while we were not looking.
-            self.delete_deployment(&d.key, now);
+            self.delete_deployment(ns, &d.key.name, now);
         }
-        let w = self
-            .workloads
-            .entry(wk.clone())
-            .or_insert_with(|| Workload::new(thresholds));
+        let Some(n) = self.namespaces.get_mut(ns) else {
+            return;
+        };
+        let (name, w) = n.workload(&d.key.name, thresholds);
         let recreated = w.deployment.is_none() && w.deleted;
         if recreated {
             w.revision = None;
@@ -433,16 +513,23 @@ impl Model {
         }
         w.deployment = Some(d);
         w.deleted = false;
-        if self.live && revision_changed {
-            self.start_rollout(&wk, now, timing);
+        if epoch != 0 {
+            w.listed = epoch;
         }
-        self.evaluate(&wk, now, timing);
+        if self.live && revision_changed {
+            self.start_rollout(ns, &name, now, timing);
+        }
+        self.evaluate(ns, &name, now, timing);
     }
 
     /// A new revision: the rollout in flight, if any, is superseded.
-    fn start_rollout(&mut self, wk: &WorkloadKey, now: Timestamp, timing: Timing) {
+    fn start_rollout(&mut self, ns: &str, name: &str, now: Timestamp, timing: Timing) {
         let thresholds = &self.cfg.slo_thresholds;
-        let Some(w) = self.workloads.get_mut(wk) else {
+        let Some(w) = self
+            .namespaces
+            .get_mut(ns)
+            .and_then(|n| n.workloads.get_mut(name))
+        else {
             return;
         };
         w.advance(now, thresholds);
@@ -465,60 +552,52 @@ impl Model {
         }
     }
 
-    fn delete_deployment(&mut self, key: &ObjectKey, now: Timestamp) {
-        let wk = WorkloadKey::deployment(key.namespace.clone(), key.name.clone());
-        let Some(w) = self.workloads.get_mut(&wk) else {
+    fn delete_deployment(&mut self, ns: &str, name: &str, now: Timestamp) {
+        let thresholds = &self.cfg.slo_thresholds;
+        let Some(w) = self
+            .namespaces
+            .get_mut(ns)
+            .and_then(|n| n.workloads.get_mut(name))
+        else {
             return;
         };
         if w.deployment.is_none() {
             return;
         }
-        w.advance(now, &self.cfg.slo_thresholds);
+        w.advance(now, thresholds);
         if let Some(r) = w.in_flight() {
             r.state = RolloutState::Abandoned(now);
         }
         w.deployment = None;
         w.deleted = true;
-        self.remove_if_gone(&wk);
-    }
-
-    fn relist_deployments(
-        &mut self,
-        scope: Option<String>,
-        items: Vec<DeploymentState>,
-        now: Timestamp,
-    ) {
-        let listed: HashSet<&ObjectKey> = items.iter().map(|d| &d.key).collect();
-        let gone: Vec<ObjectKey> = self
-            .workloads
-            .iter()
-            .filter(|(wk, w)| w.deployment.is_some() && in_scope(&scope, &wk.namespace))
-            .map(|(wk, _)| ObjectKey::new(wk.namespace.clone(), wk.name.clone()))
-            .filter(|k| !listed.contains(k))
-            .collect();
-        self.relisting(now, |m| {
-            for key in gone {
-                m.delete_deployment(&key, now);
-            }
-            for d in items {
-                m.apply_deployment(d, now, Timing::Relist);
-            }
-        });
-        self.mark_synced(Resource::Deployments, scope, now);
+        self.remove_if_gone(ns, name);
     }
 
     // ----- ReplicaSets -------------------------------------------------------------------------
 
-    fn apply_replicaset(&mut self, rs: ReplicaSetState, now: Timestamp, timing: Timing) {
+    fn apply_replicaset(
+        &mut self,
+        ns: &Name,
+        rs: ReplicaSetState,
+        now: Timestamp,
+        timing: Timing,
+        epoch: u32,
+    ) {
+        let thresholds = self.cfg.slo_thresholds.len();
+        let Some(n) = self.namespaces.get_mut(ns) else {
+            return;
+        };
         let owner = match &rs.owner {
-            Some(o) if o.kind == "Deployment" => RsOwner::Deployment(o.name.clone()),
+            Some(o) if o.kind == "Deployment" => {
+                RsOwner::Deployment(n.workload(&o.name, thresholds).0)
+            }
             _ => RsOwner::Other,
         };
-        let slot = self
-            .replicasets
-            .entry(rs.key.clone())
-            .or_insert_with(RsSlot::held);
+        let (rs_name, slot) = n.slot(&rs.key.name);
         slot.live = true;
+        if epoch != 0 {
+            slot.listed = epoch;
+        }
         slot.revision = rs.revision;
         slot.created = rs.created;
         let previous = std::mem::replace(&mut slot.owner, owner.clone());
@@ -526,156 +605,129 @@ impl Model {
             && previous != owner
         {
             // Orphaned or adopted by another Deployment.
-            let old_wk = WorkloadKey::deployment(rs.key.namespace.clone(), old.clone());
-            if let Some(w) = self.workloads.get_mut(&old_wk) {
-                w.replicasets.remove(&rs.key.name);
+            if let Some(w) = n.workloads.get_mut(old) {
+                w.replicasets.remove(&rs_name);
             }
-            self.evaluate(&old_wk, now, timing);
-            self.remove_if_gone(&old_wk);
+            self.evaluate(ns, old, now, timing);
+            self.remove_if_gone(ns, old);
         }
-        let Some(slot) = self.replicasets.get_mut(&rs.key) else {
+        let buckets = self.cfg.buckets.clone();
+        let Some(n) = self.namespaces.get_mut(ns) else {
+            return;
+        };
+        let Namespace {
+            workloads,
+            replicasets,
+            ..
+        } = n;
+        let Some(slot) = replicasets.get_mut(&rs_name) else {
             return;
         };
         match owner {
             RsOwner::Deployment(name) => {
-                let wk = WorkloadKey::deployment(rs.key.namespace.clone(), name);
-                let thresholds = self.cfg.slo_thresholds.len();
-                let w = self
-                    .workloads
-                    .entry(wk.clone())
-                    .or_insert_with(|| Workload::new(thresholds));
-                w.replicasets.insert(rs.key.name.clone());
+                let Some(w) = workloads.get_mut(&name) else {
+                    return;
+                };
+                w.replicasets.insert(rs_name);
                 for value in slot.held_observations.drain(..) {
-                    observe(&mut w.termination, &self.cfg.buckets, value);
+                    observe(&mut w.termination, &buckets, value);
                 }
-                self.evaluate(&wk, now, timing);
+                self.evaluate(ns, &name, now, timing);
             }
             RsOwner::Other | RsOwner::Unknown => {
                 slot.held_observations.clear();
-                for name in slot.pods.drain().map(|(name, _)| name) {
-                    self.pod_slots.remove(&rs.key.sibling(&name));
-                }
+                n.drop_pods_of(&rs_name);
             }
         }
     }
 
-    fn delete_replicaset(&mut self, key: &ObjectKey, now: Timestamp, timing: Timing) {
-        let Some(slot) = self.replicasets.get_mut(key) else {
+    fn delete_replicaset(&mut self, ns: &Name, name: &str, now: Timestamp, timing: Timing) {
+        let Some(n) = self.namespaces.get_mut(ns) else {
+            return;
+        };
+        let Some(slot) = n.replicasets.get_mut(name) else {
             return;
         };
         slot.live = false;
         let owner = slot.owner.clone();
         if slot.is_garbage() {
-            self.replicasets.remove(key);
-            if let RsOwner::Deployment(name) = &owner {
-                let wk = WorkloadKey::deployment(key.namespace.clone(), name.clone());
-                if let Some(w) = self.workloads.get_mut(&wk) {
-                    w.replicasets.remove(&key.name);
-                }
+            n.replicasets.remove(name);
+            if let RsOwner::Deployment(w) = &owner
+                && let Some(w) = n.workloads.get_mut(w)
+            {
+                w.replicasets.remove(name);
             }
         }
-        if let RsOwner::Deployment(name) = owner {
-            let wk = WorkloadKey::deployment(key.namespace.clone(), name);
-            self.evaluate(&wk, now, timing);
-            self.remove_if_gone(&wk);
+        if let RsOwner::Deployment(w) = owner {
+            self.evaluate(ns, &w, now, timing);
+            self.remove_if_gone(ns, &w);
         }
-    }
-
-    fn relist_replicasets(
-        &mut self,
-        scope: Option<String>,
-        items: Vec<ReplicaSetState>,
-        now: Timestamp,
-    ) {
-        let listed: HashSet<&ObjectKey> = items.iter().map(|rs| &rs.key).collect();
-        let mut gone: Vec<ObjectKey> = self
-            .replicasets
-            .iter()
-            .filter(|(k, slot)| {
-                in_scope(&scope, &k.namespace)
-                    && !listed.contains(k)
-                    && (slot.live || slot.owner == RsOwner::Unknown)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        // In a fixed order, not the map's: replays give the same observations in the same order.
-        gone.sort();
-        self.relisting(now, |m| {
-            for key in gone {
-                // A held slot whose ReplicaSet is not listed never arrives: drop what it held.
-                if let Some(slot) = m.replicasets.get_mut(&key) {
-                    slot.held_observations.clear();
-                }
-                m.delete_replicaset(&key, now, Timing::Relist);
-            }
-            for rs in items {
-                m.apply_replicaset(rs, now, Timing::Relist);
-            }
-        });
-        self.mark_synced(Resource::ReplicaSets, scope, now);
     }
 
     // ----- Pods --------------------------------------------------------------------------------
 
-    fn apply_pod(&mut self, p: PodState, now: Timestamp, timing: Timing) {
+    fn apply_pod(&mut self, ns: &Name, p: &PodState, now: Timestamp, timing: Timing, epoch: u32) {
+        let name = p.key.name.as_str();
         let rs_name = match &p.owner {
-            Some(o) if o.kind == "ReplicaSet" => o.name.clone(),
+            Some(o) if o.kind == "ReplicaSet" => o.name.as_str(),
             _ => {
                 // Not (or no longer) controlled by a ReplicaSet: not part of any rollout.
-                self.forget_pod(&p.key, now, timing);
+                self.forget_pod(ns, name, now, timing);
                 return;
             }
         };
-        if self
-            .pod_slots
-            .get(&p.key)
-            .is_some_and(|current| *current != rs_name)
-        {
-            self.forget_pod(&p.key, now, timing);
+        let moved = self
+            .namespaces
+            .get_mut(ns)
+            .and_then(|n| n.pods.get(name))
+            .is_some_and(|r| &*r.rs != rs_name);
+        if moved {
+            self.forget_pod(ns, name, now, timing);
         }
-        let rs_key = p.key.sibling(&rs_name);
-        let slot = self
-            .replicasets
-            .entry(rs_key.clone())
-            .or_insert_with(RsSlot::held);
-        if slot.owner == RsOwner::Other {
+        let uid = uid_hash(&p.uid);
+        let Some(n) = self.namespaces.get_mut(ns) else {
+            return;
+        };
+        if n.slot(rs_name).1.owner == RsOwner::Other {
             return;
         }
-        let replaced = slot
-            .pods
-            .get(&p.key.name)
-            .is_some_and(|record| record.uid != p.uid);
-        if replaced {
+        if n.pods.get(name).is_some_and(|r| r.uid != uid) {
             // Same name, new object: the old one is gone.
-            self.finish_pod(&p.key, now, timing);
+            self.finish_pod(ns, name, now, timing);
         }
-        let slot = self
-            .replicasets
-            .entry(rs_key.clone())
-            .or_insert_with(RsSlot::held);
-        let record = slot.pods.entry(p.key.name.clone()).or_insert_with(|| {
-            let finished = self
-                .finished_pending
-                .remove(&p.key)
-                .is_some_and(|uid| uid == p.uid);
-            PodRecord {
-                uid: p.uid.clone(),
+        let Some(n) = self.namespaces.get_mut(ns) else {
+            return;
+        };
+        let (rs, slot) = n.slot(rs_name);
+        let owner = slot.owner.clone();
+        if !n.pods.contains_key(name) {
+            let pending = n.finished_pending.remove(name).filter(|f| f.uid == uid);
+            let record = PodRecord {
+                rs,
+                uid,
                 termination: None,
-                finished,
-            }
-        });
+                finished: pending.is_some(),
+                listed: 0,
+                // A finished-pod list in progress listed it before the pod came.
+                finished_listed: pending.map_or(0, |f| f.listed),
+            };
+            n.insert_pod(name, record);
+        }
+        if epoch != 0
+            && let Some(record) = n.pods.get_mut(name)
+        {
+            record.listed = epoch;
+        }
         if let Some(deletion) = p.deletion {
             let requested = deletion.requested_at();
-            match &mut record.termination {
+            let first = n.update_pod(name, |record| match &mut record.termination {
                 None => {
-                    if requested.is_none() {
-                        self.stats.imprecise_unknown_request += 1;
-                    }
-                    record.termination = Some(Termination {
+                    record.termination = Some(Box::new(Termination {
                         requested,
                         first_deadline: deletion.deadline,
                         first_seen: now,
-                    });
+                    }));
+                    true
                 }
                 Some(t) => {
                     // The kubelet's final grace-0 delete, or a second shorter delete, rewrites both
@@ -683,156 +735,123 @@ impl Model {
                     if let (Some(known), Some(new)) = (t.requested, requested) {
                         t.requested = Some(known.min(new));
                     }
+                    false
                 }
+            });
+            if first == Some(true) && requested.is_none() {
+                self.stats.imprecise_unknown_request += 1;
             }
         }
-        let owner = slot.owner.clone();
-        self.pod_slots.insert(p.key, rs_name);
-        if let RsOwner::Deployment(name) = owner {
-            let wk = WorkloadKey::deployment(rs_key.namespace, name);
-            self.evaluate(&wk, now, timing);
+        if let RsOwner::Deployment(w) = owner {
+            self.evaluate(ns, &w, now, timing);
         }
     }
 
     /// The pod object is gone: a termination in progress is observed.
-    fn finish_pod(&mut self, key: &ObjectKey, now: Timestamp, timing: Timing) {
-        let Some(record) = self.take_pod(key) else {
+    fn finish_pod(&mut self, ns: &Name, name: &str, now: Timestamp, timing: Timing) {
+        let Some(n) = self.namespaces.get_mut(ns) else {
             return;
         };
-        let (rs_key, record) = record;
-        let Some(slot) = self.replicasets.get_mut(&rs_key) else {
+        let Some(record) = n.remove_pod(name) else {
+            return;
+        };
+        let Some(slot) = n.replicasets.get_mut(&record.rs) else {
             return;
         };
         let duration = record
             .termination
             .and_then(|t| t.requested)
             .map(|requested| now.seconds_since(requested).max(0.0));
-        if duration.is_some() && timing == Timing::Relist {
-            self.stats.imprecise_gap_terminations += 1;
-        }
         let owner = slot.owner.clone();
         match (&owner, duration) {
             (RsOwner::Unknown, Some(d)) => slot.held_observations.push(d),
-            (RsOwner::Deployment(name), Some(d)) => {
-                let wk = WorkloadKey::deployment(rs_key.namespace.clone(), name.clone());
-                if let Some(w) = self.workloads.get_mut(&wk) {
+            (RsOwner::Deployment(w), Some(d)) => {
+                if let Some(w) = n.workloads.get_mut(w) {
                     observe(&mut w.termination, &self.cfg.buckets, d);
                 }
             }
             _ => {}
         }
-        self.after_pod_left(&rs_key, &owner, now, timing);
+        if duration.is_some() && timing == Timing::Relist {
+            self.stats.imprecise_gap_terminations += 1;
+        }
+        self.after_pod_left(ns, &record.rs, &owner, now, timing);
     }
 
     /// The pod stopped counting for its workload without being gone (its controller changed).
-    fn forget_pod(&mut self, key: &ObjectKey, now: Timestamp, timing: Timing) {
-        let Some((rs_key, _)) = self.take_pod(key) else {
+    fn forget_pod(&mut self, ns: &Name, name: &str, now: Timestamp, timing: Timing) {
+        let Some(n) = self.namespaces.get_mut(ns) else {
             return;
         };
-        let owner = self
+        let Some(record) = n.remove_pod(name) else {
+            return;
+        };
+        let owner = n
             .replicasets
-            .get(&rs_key)
-            .map(|s| s.owner.clone())
-            .unwrap_or(RsOwner::Unknown);
-        self.after_pod_left(&rs_key, &owner, now, timing);
-    }
-
-    fn take_pod(&mut self, key: &ObjectKey) -> Option<(ObjectKey, PodRecord)> {
-        let rs_name = self.pod_slots.remove(key)?;
-        let rs_key = key.sibling(&rs_name);
-        let record = self.replicasets.get_mut(&rs_key)?.pods.remove(&key.name)?;
-        Some((rs_key, record))
+            .get(&record.rs)
+            .map_or(RsOwner::Unknown, |s| s.owner.clone());
+        self.after_pod_left(ns, &record.rs, &owner, now, timing);
     }
 
     fn after_pod_left(
         &mut self,
-        rs_key: &ObjectKey,
+        ns: &Name,
+        rs: &str,
         owner: &RsOwner,
         now: Timestamp,
         timing: Timing,
     ) {
-        if self.replicasets.get(rs_key).is_some_and(RsSlot::is_garbage) {
-            self.replicasets.remove(rs_key);
-            if let RsOwner::Deployment(name) = owner {
-                let wk = WorkloadKey::deployment(rs_key.namespace.clone(), name.clone());
-                if let Some(w) = self.workloads.get_mut(&wk) {
-                    w.replicasets.remove(&rs_key.name);
-                }
+        let Some(n) = self.namespaces.get_mut(ns) else {
+            return;
+        };
+        if n.replicasets.get(rs).is_some_and(RsSlot::is_garbage) {
+            n.replicasets.remove(rs);
+            if let RsOwner::Deployment(w) = owner
+                && let Some(w) = n.workloads.get_mut(w)
+            {
+                w.replicasets.remove(rs);
             }
         }
-        if let RsOwner::Deployment(name) = owner {
-            let wk = WorkloadKey::deployment(rs_key.namespace.clone(), name.clone());
-            self.evaluate(&wk, now, timing);
-            self.remove_if_gone(&wk);
+        if let RsOwner::Deployment(w) = owner {
+            self.evaluate(ns, w, now, timing);
+            self.remove_if_gone(ns, w);
         }
-    }
-
-    fn relist_pods(&mut self, scope: Option<String>, items: Vec<PodState>, now: Timestamp) {
-        let listed: HashSet<&ObjectKey> = items.iter().map(|p| &p.key).collect();
-        let mut gone: Vec<ObjectKey> = self
-            .pod_slots
-            .keys()
-            .filter(|k| in_scope(&scope, &k.namespace) && !listed.contains(k))
-            .cloned()
-            .collect();
-        // In a fixed order, not the map's: replays give the same observations in the same order.
-        gone.sort();
-        self.relisting(now, |m| {
-            for key in gone {
-                m.finish_pod(&key, now, Timing::Relist);
-            }
-            for p in items {
-                m.apply_pod(p, now, Timing::Relist);
-            }
-        });
-        self.mark_synced(Resource::Pods, scope, now);
     }
 
     // ----- Phase source ------------------------------------------------------------------------
 
-    fn set_finished(&mut self, f: FinishedPod, finished: bool, now: Timestamp, timing: Timing) {
-        self.finished_pending.remove(&f.key);
-        let Some(rs_name) = self.pod_slots.get(&f.key) else {
+    fn set_finished(
+        &mut self,
+        ns: &Name,
+        f: &FinishedPod,
+        finished: bool,
+        now: Timestamp,
+        (timing, epoch): (Timing, u32),
+    ) {
+        let uid = uid_hash(&f.uid);
+        let name = f.key.name.as_str();
+        let Some(n) = self.namespaces.get_mut(ns) else {
+            return;
+        };
+        n.finished_pending.remove(name);
+        let Some(rs) = n.pods.get(name).map(|r| r.rs.clone()) else {
             if finished {
-                self.finished_pending.insert(f.key, f.uid);
+                n.finished_pending
+                    .insert(Box::from(name), PendingFinish { uid, listed: epoch });
             }
             return;
         };
-        let rs_key = f.key.sibling(rs_name);
-        let Some(slot) = self.replicasets.get_mut(&rs_key) else {
-            return;
-        };
-        if let Some(record) = slot.pods.get_mut(&f.key.name)
-            && record.uid == f.uid
-        {
-            record.finished = finished;
-        }
-        if let RsOwner::Deployment(name) = &slot.owner {
-            let wk = WorkloadKey::deployment(rs_key.namespace.clone(), name.clone());
-            // A completion found while a relist is applied is timed at the relist: imprecise.
-            self.evaluate(&wk, now, timing);
-        }
-    }
-
-    fn relist_finished(&mut self, scope: Option<String>, items: Vec<FinishedPod>, now: Timestamp) {
-        self.finished_pending
-            .retain(|k, _| !in_scope(&scope, &k.namespace));
-        for (key, slot) in self.replicasets.iter_mut() {
-            if in_scope(&scope, &key.namespace) {
-                for record in slot.pods.values_mut() {
-                    record.finished = false;
+        n.update_pod(name, |record| {
+            if record.uid == uid {
+                record.finished = finished;
+                if epoch != 0 {
+                    record.finished_listed = epoch;
                 }
             }
-        }
-        self.relisting(now, |m| {
-            for f in items {
-                m.set_finished(f, true, now, Timing::Relist);
-            }
         });
-        self.mark_synced(Resource::FinishedPods, scope, now);
-        let keys: Vec<WorkloadKey> = self.workloads.keys().cloned().collect();
-        for wk in keys {
-            self.evaluate(&wk, now, Timing::Relist);
+        if let Some(RsOwner::Deployment(w)) = n.replicasets.get(&rs).map(|s| s.owner.clone()) {
+            // A completion found while a list is applied is timed at its end: imprecise.
+            self.evaluate(ns, &w, now, timing);
         }
     }
 
@@ -853,9 +872,8 @@ impl Model {
         if !self.live && self.synced.iter().all(|&s| s) {
             self.recover(now);
             self.live = true;
-            let keys: Vec<WorkloadKey> = self.workloads.keys().cloned().collect();
-            for wk in keys {
-                self.evaluate(&wk, now, Timing::Live);
+            for (ns, w) in self.workload_names(&None) {
+                self.evaluate(&ns, &w, now, Timing::Live);
             }
         }
     }
@@ -865,99 +883,97 @@ impl Model {
     /// slow thresholds already passed are marked counted.
     fn recover(&mut self, now: Timestamp) {
         let thresholds = &self.cfg.slo_thresholds;
-        for (wk, w) in self.workloads.iter_mut() {
-            let Some(dep) = &w.deployment else {
-                continue;
-            };
-            w.revision = dep.revision;
-            let mut current_created = None;
-            let mut others_newest: Option<Timestamp> = None;
-            let mut old_pods_remain = false;
-            for rs_name in &w.replicasets {
-                let Some(slot) = self
-                    .replicasets
-                    .get(&ObjectKey::new(wk.namespace.clone(), rs_name.clone()))
-                else {
+        for n in self.namespaces.values_mut() {
+            let Namespace {
+                workloads,
+                replicasets,
+                ..
+            } = n;
+            for w in workloads.values_mut() {
+                let Some(dep) = &w.deployment else {
                     continue;
                 };
-                if slot.live && slot.revision.is_some() && slot.revision == dep.revision {
-                    current_created = slot.created;
-                } else {
-                    old_pods_remain |= slot.pods.values().any(PodRecord::blocks_completion);
-                    if slot.live {
-                        others_newest = others_newest.max(slot.created);
+                w.revision = dep.revision;
+                let mut current_created = None;
+                let mut others_newest: Option<Timestamp> = None;
+                let mut old_pods_remain = false;
+                for slot in w.replicasets.iter().filter_map(|rs| replicasets.get(rs)) {
+                    if slot.is_current(dep.revision) {
+                        current_created = slot.created;
+                    } else {
+                        old_pods_remain |= slot.blocking > 0;
+                        if slot.live {
+                            others_newest = others_newest.max(slot.created);
+                        }
                     }
                 }
-            }
-            let in_flight = old_pods_remain
-                || match &dep.progressing {
-                    Some(c) if c.reason == REASON_NEW_RS_AVAILABLE => false,
-                    Some(c) if c.reason == REASON_PAUSED => !dep.is_fully_updated(),
-                    None => !dep.is_fully_updated(),
-                    Some(_) => true,
+                let in_flight = old_pods_remain
+                    || match &dep.progressing {
+                        Some(c) if c.reason == REASON_NEW_RS_AVAILABLE => false,
+                        Some(c) if c.reason == REASON_PAUSED => !dep.is_fully_updated(),
+                        None => !dep.is_fully_updated(),
+                        Some(_) => true,
+                    };
+                // The current ReplicaSet's creation is the rollout start only when it is newer than
+                // every other: a reused (rolled back) ReplicaSet was created long before.
+                let start = current_created.filter(|&c| others_newest.is_none_or(|o| c > o));
+                w.last_started = start;
+                if !in_flight {
+                    continue;
+                }
+                if start.is_none() {
+                    self.stats.unknown_start_rollouts += 1;
+                }
+                let ready = if dep.passes_ready_test() {
+                    Milestone::Reached(
+                        dep.progressing
+                            .as_ref()
+                            .filter(|c| c.reason == REASON_NEW_RS_AVAILABLE)
+                            .and_then(|c| c.last_update),
+                    )
+                } else {
+                    Milestone::NotReached
                 };
-            // The current ReplicaSet's creation is the rollout start only when it is newer than
-            // every other: a reused (rolled back) ReplicaSet was created long before.
-            let start = current_created.filter(|&c| others_newest.is_none_or(|o| c > o));
-            w.last_started = start;
-            if !in_flight {
-                continue;
+                let mut rollout = Rollout {
+                    revision: dep.revision,
+                    start,
+                    known_since: now,
+                    ready,
+                    state: RolloutState::InFlight,
+                    slow_counted: Vec::new(),
+                };
+                let age = rollout.age(now);
+                rollout.slow_counted = thresholds.iter().map(|&t| age >= t as f64).collect();
+                w.rollout = Some(rollout);
             }
-            if start.is_none() {
-                self.stats.unknown_start_rollouts += 1;
-            }
-            let ready = if dep.passes_ready_test() {
-                Milestone::Reached(
-                    dep.progressing
-                        .as_ref()
-                        .filter(|c| c.reason == REASON_NEW_RS_AVAILABLE)
-                        .and_then(|c| c.last_update),
-                )
-            } else {
-                Milestone::NotReached
-            };
-            let mut rollout = Rollout {
-                revision: dep.revision,
-                start,
-                known_since: now,
-                ready,
-                state: RolloutState::InFlight,
-                slow_counted: Vec::new(),
-            };
-            let age = rollout.age(now);
-            rollout.slow_counted = thresholds.iter().map(|&t| age >= t as f64).collect();
-            w.rollout = Some(rollout);
         }
     }
 
     // ----- Milestones --------------------------------------------------------------------------
 
-    /// Applies a relist as one state: milestones are judged once all of it is applied, never on
-    /// a half-applied one (gone pods finished but the listed ones not in yet could look
-    /// complete). Everything it moves is timed at the relist.
-    fn relisting(&mut self, now: Timestamp, apply: impl FnOnce(&mut Self)) {
-        self.deferred = Some(BTreeSet::new());
-        apply(self);
-        for wk in self.deferred.take().unwrap_or_default() {
-            self.evaluate(&wk, now, Timing::Relist);
-        }
-    }
-
-    /// Checks the milestones of `wk`'s rollout in flight after anything that may have moved them.
-    fn evaluate(&mut self, wk: &WorkloadKey, now: Timestamp, timing: Timing) {
+    /// Checks the milestones of workload `name`'s rollout in flight after anything that may have
+    /// moved them.
+    fn evaluate(&mut self, ns: &Name, name: &Name, now: Timestamp, timing: Timing) {
         if let Some(deferred) = self.deferred.as_mut() {
-            deferred.insert(wk.clone());
+            deferred.insert((ns.clone(), name.clone()));
             return;
         }
         let Model {
             cfg,
-            workloads,
-            replicasets,
+            namespaces,
             live,
             stats,
             ..
         } = self;
-        let Some(w) = workloads.get_mut(wk) else {
+        let Some(Namespace {
+            workloads,
+            replicasets,
+            ..
+        }) = namespaces.get_mut(&**ns)
+        else {
+            return;
+        };
+        let Some(w) = workloads.get_mut(&**name) else {
             return;
         };
         w.advance(now, &cfg.slo_thresholds);
@@ -992,15 +1008,10 @@ impl Model {
         // Never conclude from one watch alone: the current ReplicaSet must be known, and every
         // pod of every other ReplicaSet must be gone or a finished leftover.
         let mut current_known = false;
-        for rs_name in &w.replicasets {
-            let Some(slot) =
-                replicasets.get(&ObjectKey::new(wk.namespace.clone(), rs_name.clone()))
-            else {
-                continue;
-            };
-            if slot.live && slot.revision.is_some() && slot.revision == rollout.revision {
+        for slot in w.replicasets.iter().filter_map(|rs| replicasets.get(rs)) {
+            if slot.is_current(rollout.revision) {
                 current_known = true;
-            } else if slot.pods.values().any(PodRecord::blocks_completion) {
+            } else if slot.blocking > 0 {
                 return;
             }
         }
@@ -1029,24 +1040,22 @@ impl Model {
     }
 
     /// Drops a workload whose Deployment is gone (or was never seen) once nothing of it remains.
-    fn remove_if_gone(&mut self, wk: &WorkloadKey) {
-        let Some(w) = self.workloads.get_mut(wk) else {
+    fn remove_if_gone(&mut self, ns: &str, name: &str) {
+        let thresholds = self.cfg.slo_thresholds.len();
+        let Some(n) = self.namespaces.get_mut(ns) else {
             return;
         };
-        if w.deployment.is_some() {
+        let Some(w) = n.workloads.get(name) else {
             return;
-        }
-        let has_pods = w.replicasets.iter().any(|rs| {
-            self.replicasets
-                .get(&ObjectKey::new(wk.namespace.clone(), rs.clone()))
-                .is_some_and(|s| !s.pods.is_empty())
-        });
-        if has_pods {
+        };
+        if w.deployment.is_some() || n.has_pods(w) {
             return;
         }
         if w.replicasets.is_empty() {
-            self.workloads.remove(wk);
-        } else if w.deleted {
+            n.workloads.remove(name);
+        } else if let Some(w) = n.workloads.get_mut(name)
+            && w.deleted
+        {
             // Its last pod is gone, so its series go, but ReplicaSets naming it remain (the
             // garbage collector's deletions to come, or pods still unseen): it starts over as a
             // workload whose Deployment was never seen, still indexing them, so that a Deployment
@@ -1054,15 +1063,16 @@ impl Model {
             let replicasets = std::mem::take(&mut w.replicasets);
             *w = Workload {
                 replicasets,
-                ..Workload::new(self.cfg.slo_thresholds.len())
+                ..Workload::new(thresholds)
             };
         }
     }
 
     // ----- Queries -----------------------------------------------------------------------------
 
-    /// Every exported workload's metric values at `now`. Takes `&mut self` because rollouts age:
-    /// a rollout in flight that passed an SLO threshold is counted slow here if no event did it.
+    /// Every exported workload's metric values at `now`, sorted by workload. Takes `&mut self`
+    /// because rollouts age: a rollout in flight that passed an SLO threshold is counted slow
+    /// here if no event did it.
     pub fn snapshot(&mut self, now: Timestamp) -> Vec<WorkloadMetrics> {
         // Until every resource has been listed, rollouts are not recovered yet: a phase or a
         // gauge would be a guess. Nothing is exported before the first full sync.
@@ -1070,60 +1080,65 @@ impl Model {
             return Vec::new();
         }
         let thresholds = &self.cfg.slo_thresholds;
-        let mut out = Vec::with_capacity(self.workloads.len());
-        for (wk, w) in self.workloads.iter_mut() {
-            w.advance(now, thresholds);
-            if !w.exported() {
-                continue;
-            }
-            let mut terminating = 0;
-            let mut overdue = 0;
-            let mut oldest: Option<Timestamp> = None;
-            for rs_name in &w.replicasets {
-                let Some(slot) = self
-                    .replicasets
-                    .get(&ObjectKey::new(wk.namespace.clone(), rs_name.clone()))
-                else {
+        let mut out = Vec::new();
+        for (ns, n) in self.namespaces.iter_mut() {
+            let Namespace {
+                workloads,
+                replicasets,
+                pods,
+                ..
+            } = n;
+            // Terminating pods, per workload: one pass over the namespace's pods.
+            let mut terminations: BTreeMap<&str, Terminating> = BTreeMap::new();
+            for record in pods.values() {
+                let Some(t) = record.termination.as_deref() else {
                     continue;
                 };
-                for t in slot.pods.values().filter_map(|p| p.termination.as_ref()) {
-                    terminating += 1;
-                    if now > t.first_deadline {
-                        overdue += 1;
-                    }
-                    oldest = Some(oldest.map_or(t.since(), |o| o.min(t.since())));
+                if let Some(RsOwner::Deployment(w)) = replicasets.get(&record.rs).map(|s| &s.owner)
+                {
+                    terminations.entry(w).or_default().add(t, now);
                 }
             }
-            let in_flight = w.rollout.as_ref().filter(|r| r.in_flight());
-            let phase = match (&w.deployment, in_flight) {
-                (Some(d), _) if d.is_stalled() => Phase::Stalled,
-                (Some(d), _) if d.paused => Phase::Paused,
-                (_, Some(r)) if r.ready.is_reached() => Phase::Draining,
-                (_, Some(_)) => Phase::Progressing,
-                (_, None) => Phase::Complete,
-            };
-            out.push(WorkloadMetrics {
-                key: wk.clone(),
-                terminating_pods: terminating,
-                terminating_pods_overdue: overdue,
-                oldest_termination_seconds: oldest.map_or(0.0, |o| now.seconds_since(o).max(0.0)),
-                in_progress_seconds: in_flight.map_or(0.0, |r| r.age(now)),
-                phase,
-                revision: w.revision,
-                last_started_timestamp: w.last_started.map(Timestamp::as_secs_f64),
-                last_completed_timestamp: w.last_completed.map(Timestamp::as_secs_f64),
-                started_total: w.started_total,
-                superseded_total: w.superseded_total,
-                slow_total: thresholds
-                    .iter()
-                    .copied()
-                    .zip(w.slow_total.iter().copied())
-                    .collect(),
-                pod_termination_duration: w.termination.clone(),
-                ready_duration: w.ready.clone(),
-                complete_duration: w.complete.clone(),
-                drain_tail: w.drain_tail.clone(),
-            });
+            out.reserve(workloads.len());
+            for (name, w) in workloads.iter_mut() {
+                w.advance(now, thresholds);
+                if !w.exported() {
+                    continue;
+                }
+                let t = terminations.get(&**name).copied().unwrap_or_default();
+                let in_flight = w.rollout.as_ref().filter(|r| r.in_flight());
+                let phase = match (&w.deployment, in_flight) {
+                    (Some(d), _) if d.is_stalled() => Phase::Stalled,
+                    (Some(d), _) if d.paused => Phase::Paused,
+                    (_, Some(r)) if r.ready.is_reached() => Phase::Draining,
+                    (_, Some(_)) => Phase::Progressing,
+                    (_, None) => Phase::Complete,
+                };
+                out.push(WorkloadMetrics {
+                    key: WorkloadKey::deployment(&**ns, &**name),
+                    terminating_pods: t.count,
+                    terminating_pods_overdue: t.overdue,
+                    oldest_termination_seconds: t
+                        .oldest
+                        .map_or(0.0, |o| now.seconds_since(o).max(0.0)),
+                    in_progress_seconds: in_flight.map_or(0.0, |r| r.age(now)),
+                    phase,
+                    revision: w.revision,
+                    last_started_timestamp: w.last_started.map(Timestamp::as_secs_f64),
+                    last_completed_timestamp: w.last_completed.map(Timestamp::as_secs_f64),
+                    started_total: w.started_total,
+                    superseded_total: w.superseded_total,
+                    slow_total: thresholds
+                        .iter()
+                        .copied()
+                        .zip(w.slow_total.iter().copied())
+                        .collect(),
+                    pod_termination_duration: w.termination.as_deref().cloned(),
+                    ready_duration: w.ready.as_deref().cloned(),
+                    complete_duration: w.complete.as_deref().cloned(),
+                    drain_tail: w.drain_tail.as_deref().cloned(),
+                });
+            }
         }
         out
     }
@@ -1131,28 +1146,97 @@ impl Model {
     /// The exporter's view of itself: imprecise observations and objects tracked.
     pub fn stats(&self) -> ModelStats {
         let mut stats = self.stats;
-        stats.deployments = self
-            .workloads
-            .values()
-            .filter(|w| w.deployment.is_some())
-            .count() as u64;
-        stats.replicasets = self.replicasets.values().filter(|s| s.live).count() as u64;
-        stats.pods = self.pod_slots.len() as u64;
-        stats.finished_pods = self
-            .replicasets
-            .values()
-            .flat_map(|s| s.pods.values())
-            .filter(|p| p.finished)
-            .count() as u64
-            + self.finished_pending.len() as u64;
+        for n in self.namespaces.values() {
+            stats.deployments += n
+                .workloads
+                .values()
+                .filter(|w| w.deployment.is_some())
+                .count() as u64;
+            stats.replicasets += n.replicasets.values().filter(|s| s.live).count() as u64;
+            stats.pods += n.pods.len() as u64;
+            stats.finished_pods += n.pods.values().filter(|p| p.finished).count() as u64
+                + n.finished_pending.len() as u64;
+        }
         stats
     }
 
     /// Whether the model holds nothing at all (every object gone).
     pub fn is_empty(&self) -> bool {
-        self.workloads.is_empty()
-            && self.replicasets.is_empty()
-            && self.pod_slots.is_empty()
-            && self.finished_pending.is_empty()
+        self.namespaces.values().all(Namespace::is_empty)
+    }
+}
+
+/// The terminating pods of one workload at one instant.
+#[derive(Clone, Copy, Debug, Default)]
+struct Terminating {
+    count: u64,
+    overdue: u64,
+    oldest: Option<Timestamp>,
+}
+
+impl Terminating {
+    fn add(&mut self, t: &Termination, now: Timestamp) {
+        self.count += 1;
+        if now > t.first_deadline {
+            self.overdue += 1;
+        }
+        self.oldest = Some(self.oldest.map_or(t.since(), |o| o.min(t.since())));
+    }
+}
+
+/// What the four kinds of input have in common, so changes and lists are handled once.
+trait Item {
+    fn namespace(&self) -> &str;
+    /// Applies an added or modified object; `epoch` is the list that listed it (0: a watch event).
+    fn apply(self, model: &mut Model, ns: &Name, now: Timestamp, timing: Timing, epoch: u32);
+    fn delete(self, model: &mut Model, ns: &Name, now: Timestamp);
+}
+
+impl Item for DeploymentState {
+    fn namespace(&self) -> &str {
+        &self.key.namespace
+    }
+    fn apply(self, model: &mut Model, ns: &Name, now: Timestamp, timing: Timing, epoch: u32) {
+        model.apply_deployment(ns, self, now, timing, epoch);
+    }
+    fn delete(self, model: &mut Model, ns: &Name, now: Timestamp) {
+        model.delete_deployment(ns, &self.key.name, now);
+    }
+}
+
+impl Item for ReplicaSetState {
+    fn namespace(&self) -> &str {
+        &self.key.namespace
+    }
+    fn apply(self, model: &mut Model, ns: &Name, now: Timestamp, timing: Timing, epoch: u32) {
+        model.apply_replicaset(ns, self, now, timing, epoch);
+    }
+    fn delete(self, model: &mut Model, ns: &Name, now: Timestamp) {
+        model.delete_replicaset(ns, &self.key.name, now, Timing::Live);
+    }
+}
+
+impl Item for PodState {
+    fn namespace(&self) -> &str {
+        &self.key.namespace
+    }
+    fn apply(self, model: &mut Model, ns: &Name, now: Timestamp, timing: Timing, epoch: u32) {
+        model.apply_pod(ns, &self, now, timing, epoch);
+    }
+    fn delete(self, model: &mut Model, ns: &Name, now: Timestamp) {
+        model.apply_pod(ns, &self, now, Timing::Live, 0);
+        model.finish_pod(ns, &self.key.name, now, Timing::Live);
+    }
+}
+
+impl Item for FinishedPod {
+    fn namespace(&self) -> &str {
+        &self.key.namespace
+    }
+    fn apply(self, model: &mut Model, ns: &Name, now: Timestamp, timing: Timing, epoch: u32) {
+        model.set_finished(ns, &self, true, now, (timing, epoch));
+    }
+    fn delete(self, model: &mut Model, ns: &Name, now: Timestamp) {
+        model.set_finished(ns, &self, false, now, (Timing::Live, 0));
     }
 }

@@ -18,11 +18,6 @@ impl ObjectKey {
             name: name.into(),
         }
     }
-
-    /// The key of another object in the same namespace.
-    pub(crate) fn sibling(&self, name: &str) -> Self {
-        Self::new(self.namespace.clone(), name)
-    }
 }
 
 /// The kind of workload a rollout belongs to. Only Deployments today; the model keys everything by

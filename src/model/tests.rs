@@ -5,6 +5,44 @@ use super::*;
 
 mod hostile;
 
+/// The model's internals, for the tests that check nothing is left behind.
+impl Model {
+    fn slots(&self) -> impl Iterator<Item = &RsSlot> {
+        self.namespaces
+            .values()
+            .flat_map(|n| n.replicasets.values())
+    }
+
+    fn slot(&self, key: &ObjectKey) -> Option<&RsSlot> {
+        self.namespaces
+            .get(key.namespace.as_str())?
+            .replicasets
+            .get(key.name.as_str())
+    }
+
+    fn pod_record(&self, key: &ObjectKey) -> Option<&PodRecord> {
+        self.namespaces
+            .get(key.namespace.as_str())?
+            .pods
+            .get(key.name.as_str())
+    }
+
+    fn pod_count(&self) -> usize {
+        self.namespaces.values().map(|n| n.pods.len()).sum()
+    }
+
+    fn pending_count(&self) -> usize {
+        self.namespaces
+            .values()
+            .map(|n| n.finished_pending.len())
+            .sum()
+    }
+
+    fn workload_count(&self) -> usize {
+        self.namespaces.values().map(|n| n.workloads.len()).sum()
+    }
+}
+
 // ----- Builders --------------------------------------------------------------------------------
 
 /// Seconds after an arbitrary epoch, so scenarios read as "at 10 s".
@@ -1055,4 +1093,148 @@ fn nothing_is_exported_before_every_resource_is_listed() {
         "recovered as in flight once synced"
     );
     assert_eq!(m.terminating_pods, 1);
+}
+
+// ----- Streamed lists --------------------------------------------------------------------------
+
+#[test]
+fn a_streamed_list_judges_its_milestones_at_its_end_and_other_events_at_once() {
+    let mut c = Cluster::steady_v1();
+    c.dep(10.0, started(2)).rs(10.0, rs("b", 2, 10.0));
+    c.pod(11.0, draining(pod("a", 1), 11.0));
+    c.dep(12.0, ready(2));
+    // The pod watch drops; a-1 goes, a-2 and a-3 start and end inside the gap; b pods appear.
+    // The relist streams in, and a Deployment event arrives in the middle of it.
+    c.event(30.0, Event::Pod(Change::ListStarted(None)));
+    c.event(30.0, Event::Pod(Change::Listed(pod("b", 1))));
+    c.event(30.5, Event::Pod(Change::Listed(pod("b", 2))));
+    c.dep(31.0, ready(2));
+    let m = c.web(31.0);
+    assert_eq!(
+        m.phase,
+        Phase::Draining,
+        "half a list: the old pods are not known gone yet"
+    );
+    assert_eq!(m.terminating_pods, 1);
+    c.event(32.0, Event::Pod(Change::Listed(pod("b", 3))));
+    assert_eq!(c.web(32.0).phase, Phase::Draining);
+    c.event(33.0, Event::Pod(Change::ListDone(None)));
+    let m = c.web(33.0);
+    assert_eq!(m.phase, Phase::Complete);
+    assert_eq!(count(&m.pod_termination_duration), 1);
+    assert_secs(sum(&m.pod_termination_duration), 22.0);
+    assert_secs(sum(&m.complete_duration), 23.0);
+    let stats = c.model.stats();
+    assert_eq!(stats.imprecise_gap_terminations, 1);
+    assert_eq!(
+        stats.imprecise_gap_milestones, 1,
+        "completion timed at the end"
+    );
+    assert_eq!(stats.pods, 3);
+}
+
+#[test]
+fn a_list_that_starts_again_keeps_what_it_applied_and_sweeps_at_its_end() {
+    let mut c = Cluster::steady_v1();
+    c.event(20.0, Event::Pod(Change::ListStarted(None)));
+    c.event(
+        20.0,
+        Event::Pod(Change::Listed(draining(pod("a", 1), 20.0))),
+    );
+    // The list fails part way and starts over; a-1 is gone by then.
+    c.event(21.0, Event::Pod(Change::ListStarted(None)));
+    assert_eq!(
+        c.web(21.0).terminating_pods,
+        1,
+        "still known, still draining"
+    );
+    c.event(21.0, Event::Pod(Change::Listed(pod("a", 2))));
+    c.event(21.0, Event::Pod(Change::Listed(pod("a", 3))));
+    assert_eq!(c.model.stats().pods, 3, "nothing swept before the end");
+    c.event(22.0, Event::Pod(Change::ListDone(None)));
+    let m = c.web(22.0);
+    assert_eq!(m.terminating_pods, 0);
+    assert_eq!(count(&m.pod_termination_duration), 1);
+    assert_secs(sum(&m.pod_termination_duration), 2.0);
+    assert_eq!(c.model.stats().pods, 2);
+}
+
+#[test]
+fn namespace_lists_in_flight_together_sweep_only_their_own_namespace() {
+    let cfg = ModelConfig::default().with_namespaces(&["shop".into(), "blog".into()]);
+    let mut model = Model::new(cfg);
+    let in_blog = |p: PodState| PodState {
+        key: ObjectKey::new("blog", p.key.name.clone()),
+        ..p
+    };
+    for n in ["shop", "blog"] {
+        let pods = if n == "shop" {
+            vec![pod("a", 1), pod("a", 2)]
+        } else {
+            vec![in_blog(pod("a", 1))]
+        };
+        let ns = Some(n.to_string());
+        model.handle(Event::Deployment(Change::ListDone(ns.clone())), t(0.0));
+        model.handle(Event::ReplicaSet(Change::ListDone(ns.clone())), t(0.0));
+        model.handle(Event::Pod(Change::ListStarted(ns.clone())), t(0.0));
+        for p in pods {
+            model.handle(Event::Pod(Change::Listed(p)), t(0.0));
+        }
+        model.handle(Event::Pod(Change::ListDone(ns.clone())), t(0.0));
+        model.handle(Event::FinishedPod(Change::ListDone(ns)), t(0.0));
+    }
+    assert!(model.is_live());
+    assert_eq!(model.stats().pods, 3);
+    let (shop, blog) = (Some("shop".to_string()), Some("blog".to_string()));
+    model.handle(Event::Pod(Change::ListStarted(shop.clone())), t(5.0));
+    model.handle(Event::Pod(Change::ListStarted(blog.clone())), t(5.0));
+    model.handle(Event::Pod(Change::Listed(pod("a", 1))), t(5.0));
+    model.handle(Event::Pod(Change::ListDone(blog)), t(6.0));
+    assert_eq!(
+        model.stats().pods,
+        2,
+        "blog's pod is gone, shop's list is open"
+    );
+    model.handle(Event::Pod(Change::ListDone(shop)), t(7.0));
+    assert_eq!(model.stats().pods, 1, "shop's a-2 was not listed");
+    assert!(model.pod_record(&key("web-a-1")).is_some());
+}
+
+#[test]
+fn a_finished_pod_listed_before_the_pod_itself_stays_finished_at_the_lists_end() {
+    let mut c = Cluster::steady_v1();
+    c.dep(10.0, started(2)).rs(10.0, rs("b", 2, 10.0));
+    for n in 1..=3 {
+        c.pod(11.0, pod("b", n)).gone(11.0, pod("a", n));
+    }
+    c.dep(12.0, ready(2));
+    assert_eq!(c.web(12.0).phase, Phase::Complete);
+    // An evicted old pod: finished, no deletionTimestamp. The finished-pod list reports it
+    // before the pod watch does.
+    let evicted = pod("a", 9);
+    c.event(20.0, Event::FinishedPod(Change::ListStarted(None)));
+    c.event(20.0, Event::FinishedPod(Change::Listed(finished(&evicted))));
+    c.pod(21.0, evicted.clone());
+    c.event(22.0, Event::FinishedPod(Change::ListDone(None)));
+    assert_eq!(
+        c.model.stats().finished_pods,
+        1,
+        "still finished after the list"
+    );
+    c.dep(23.0, started(3)).rs(23.0, rs("c", 3, 23.0));
+    for n in 1..=3 {
+        c.pod(24.0, pod("c", n)).gone(24.0, pod("b", n));
+    }
+    c.dep(
+        25.0,
+        DeploymentState {
+            revision: Some(3),
+            ..ready(3)
+        },
+    );
+    assert_eq!(
+        c.web(25.0).phase,
+        Phase::Complete,
+        "a finished leftover does not block"
+    );
 }

@@ -5,12 +5,20 @@
 //! metadata-only representation (`Resource::metadata_api`), but decodes only name, namespace,
 //! uid, resourceVersion, timestamps, the controller owner reference, the revision annotation and
 //! the pod-template-hash label (for sharding); serde skips everything else without allocating it.
+//!
+//! Deployments are watched in full (the model reads their spec and status), and [`LeanDeployment`]
+//! does the same for them: a Deployment event is about 4 KiB, mostly managedFields, the pod
+//! template and the last-applied annotation, and decoding those into k8s-openapi types cost more
+//! than everything else the exporter does with the event.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentCondition, DeploymentSpec, DeploymentStatus,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube::Resource;
 use serde::de::{IgnoredAny, MapAccess, Visitor};
@@ -83,6 +91,7 @@ struct LeanMeta {
     namespace: Option<String>,
     uid: Option<String>,
     resource_version: Option<String>,
+    generation: Option<i64>,
     creation_timestamp: Option<Time>,
     deletion_timestamp: Option<Time>,
     deletion_grace_period_seconds: Option<i64>,
@@ -153,9 +162,19 @@ struct Raw {
 
 impl<'de, K> Deserialize<'de> for Lean<K> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let Some(m) = Raw::deserialize(d)?.metadata else {
-            return Ok(Self::default_meta());
-        };
+        Ok(Self {
+            metadata: Raw::deserialize(d)?
+                .metadata
+                .map(LeanMeta::into_meta)
+                .unwrap_or_default(),
+            _kind: PhantomData,
+        })
+    }
+}
+
+impl LeanMeta {
+    fn into_meta(self) -> ObjectMeta {
+        let m = self;
         let owner_references = m.owner_references.map(|refs| {
             refs.into_iter()
                 .filter(|r| r.controller == Some(true))
@@ -177,31 +196,131 @@ impl<'de, K> Deserialize<'de> for Lean<K> {
             .labels
             .and_then(|l| l.0)
             .map(|hash| BTreeMap::from([(POD_TEMPLATE_HASH.to_string(), hash)]));
-        Ok(Self {
-            metadata: ObjectMeta {
-                name: m.name,
-                namespace: m.namespace,
-                uid: m.uid,
-                resource_version: m.resource_version,
-                creation_timestamp: m.creation_timestamp,
-                deletion_timestamp: m.deletion_timestamp,
-                deletion_grace_period_seconds: m.deletion_grace_period_seconds,
-                owner_references,
-                annotations,
-                labels,
-                ..ObjectMeta::default()
-            },
-            _kind: PhantomData,
-        })
+        ObjectMeta {
+            name: m.name,
+            namespace: m.namespace,
+            uid: m.uid,
+            resource_version: m.resource_version,
+            generation: m.generation,
+            creation_timestamp: m.creation_timestamp,
+            deletion_timestamp: m.deletion_timestamp,
+            deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+            owner_references,
+            annotations,
+            labels,
+            ..ObjectMeta::default()
+        }
     }
 }
 
-impl<K> Lean<K> {
-    fn default_meta() -> Self {
-        Self {
-            metadata: ObjectMeta::default(),
-            _kind: PhantomData,
-        }
+/// A Deployment holding only what the model reads. See the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct LeanDeployment(Deployment);
+
+impl LeanDeployment {
+    pub fn deployment(&self) -> &Deployment {
+        &self.0
+    }
+}
+
+impl Resource for LeanDeployment {
+    type DynamicType = ();
+    type Scope = k8s_openapi::NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        Deployment::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        Deployment::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        Deployment::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        Deployment::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.0.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.0.metadata
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSpec {
+    replicas: Option<i32>,
+    paused: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawCondition {
+    #[serde(rename = "type")]
+    type_: String,
+    status: String,
+    reason: Option<String>,
+    last_update_time: Option<Time>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawStatus {
+    observed_generation: Option<i64>,
+    replicas: Option<i32>,
+    updated_replicas: Option<i32>,
+    available_replicas: Option<i32>,
+    #[serde(default)]
+    conditions: Option<Vec<RawCondition>>,
+}
+
+#[derive(Deserialize)]
+struct RawDeployment {
+    #[serde(default)]
+    metadata: Option<LeanMeta>,
+    #[serde(default)]
+    spec: Option<RawSpec>,
+    #[serde(default)]
+    status: Option<RawStatus>,
+}
+
+impl<'de> Deserialize<'de> for LeanDeployment {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = RawDeployment::deserialize(d)?;
+        Ok(Self(Deployment {
+            metadata: raw.metadata.map(LeanMeta::into_meta).unwrap_or_default(),
+            spec: raw.spec.map(|s| DeploymentSpec {
+                replicas: s.replicas,
+                paused: s.paused,
+                ..DeploymentSpec::default()
+            }),
+            status: raw.status.map(|s| DeploymentStatus {
+                observed_generation: s.observed_generation,
+                replicas: s.replicas,
+                updated_replicas: s.updated_replicas,
+                available_replicas: s.available_replicas,
+                conditions: s.conditions.map(|conditions| {
+                    conditions
+                        .into_iter()
+                        .filter(|c| c.type_ == "Progressing")
+                        .map(|c| DeploymentCondition {
+                            type_: c.type_,
+                            status: c.status,
+                            reason: c.reason,
+                            last_update_time: c.last_update_time,
+                            ..DeploymentCondition::default()
+                        })
+                        .collect()
+                }),
+                ..DeploymentStatus::default()
+            }),
+        }))
     }
 }
 
@@ -323,6 +442,38 @@ mod tests {
         let converted = crate::convert::replicaset(rs.metadata()).expect("converts");
         assert_eq!(converted.revision, Some(7));
         assert_eq!(Ok(converted), crate::convert::replicaset(&full));
+    }
+
+    #[test]
+    fn a_lean_deployment_converts_like_the_full_one_for_every_recorded_event() {
+        let mut seen = 0;
+        for scenario in ["rolling-update-drain", "rollback", "pause", "recreate"] {
+            let path = format!(
+                "{}/tests/fixtures/k8s-recordings/{scenario}/watch-deployments.jsonl",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                panic!("{path}: missing recording");
+            };
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                let event: serde_json::Value = serde_json::from_str(line).expect("JSON");
+                let object = &event["object"];
+                if object["kind"] != "Deployment" {
+                    continue;
+                }
+                let full: Deployment = serde_json::from_value(object.clone()).expect("full");
+                let lean: LeanDeployment = serde_json::from_value(object.clone()).expect("lean");
+                assert_eq!(
+                    crate::convert::deployment(lean.deployment()),
+                    crate::convert::deployment(&full),
+                    "{scenario}: {line:.200}"
+                );
+                assert_eq!(lean.meta().resource_version, full.metadata.resource_version);
+                assert!(lean.meta().managed_fields.is_none());
+                seen += 1;
+            }
+        }
+        assert!(seen > 20, "{seen} recorded Deployment events");
     }
 
     #[test]

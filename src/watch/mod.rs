@@ -1,11 +1,12 @@
 //! The watch adapters: kube runtime watchers that turn API objects into model events.
 //!
 //! One task per resource (and namespace, when scoped): Deployments as full objects (the model
-//! reads their spec and status), ReplicaSets and Pods metadata-only through [`Lean`], and the
+//! reads their spec and status) decoded sparsely through [`LeanDeployment`], ReplicaSets and Pods
+//! metadata-only through [`Lean`], and the
 //! phase source, a second metadata-only pod watch that sees only finished pods
-//! (`status.phase` Succeeded or Failed). Each follows the kubert index pattern: `InitApply`
-//! events are buffered and handed to the model as one relist at `InitDone`, so deletions missed
-//! during a gap are reconciled. Errors are logged, counted and survived (the watcher retries with
+//! (`status.phase` Succeeded or Failed). A list (initial, or after a watch gap) is streamed
+//! through the model as it arrives, `Init` to `InitDone`, so deletions missed during a gap are
+//! reconciled at its end without holding a second copy of every object. Errors are logged, counted and survived (the watcher retries with
 //! backoff); a line that fails to decode is a lost event, so that watch is restarted from a fresh
 //! list.
 
@@ -17,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource as KubeResource};
@@ -26,7 +27,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use health::{ApiHealthLayer, resource_of};
-pub use lean::Lean;
+pub use lean::{Lean, LeanDeployment};
 
 use crate::convert;
 use crate::error::ConvertError;
@@ -99,9 +100,9 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
             Spec {
                 resource: Resource::Deployments,
                 namespace: ns.clone(),
-                api: api::<Deployment>(&client, ns.as_deref()),
+                api: api::<LeanDeployment>(&client, ns.as_deref()),
                 config: deployments,
-                convert: convert::deployment,
+                convert: |d| convert::deployment(d.deployment()),
                 wrap: Event::Deployment,
                 selection: scope.selection.clone(),
             },
@@ -173,21 +174,22 @@ where
 {
     let stats = shared.watch(spec.resource);
     let mut lists = 0u64;
+    let mut listed = 0u64;
     loop {
         let mut stream = watcher(spec.api.clone(), spec.config.clone())
             .default_backoff()
             .boxed();
-        let mut buffer: Vec<T> = Vec::new();
         while let Some(item) = stream.next().await {
             let now = Instant::now();
             match item {
                 Ok(watcher::Event::Init) => {
-                    buffer.clear();
+                    shared.handle((spec.wrap)(Change::ListStarted(spec.namespace.clone())));
                     if lists > 0 {
                         stats.restarts.fetch_add(1, Ordering::Relaxed);
                         debug!("relisting");
                     }
                     lists += 1;
+                    listed = 0u64;
                     stats.success(now);
                 }
                 Ok(watcher::Event::InitApply(obj)) => {
@@ -196,20 +198,17 @@ where
                         continue;
                     }
                     match (spec.convert)(&obj) {
-                        Ok(t) => buffer.push(t),
+                        Ok(t) => {
+                            listed += 1;
+                            shared.handle((spec.wrap)(Change::Listed(t)));
+                        }
                         Err(e) => skip(stats, &e),
                     }
                 }
                 Ok(watcher::Event::InitDone) => {
-                    let items = std::mem::take(&mut buffer);
-                    let count = items.len();
-                    let change = match &spec.namespace {
-                        Some(ns) => Change::RelistedNamespace(ns.clone(), items),
-                        None => Change::Relisted(items),
-                    };
-                    shared.handle((spec.wrap)(change));
+                    shared.handle((spec.wrap)(Change::ListDone(spec.namespace.clone())));
                     stats.success(now);
-                    info!(objects = count, "list complete");
+                    info!(objects = listed, "list complete");
                 }
                 Ok(watcher::Event::Apply(obj)) => {
                     stats.events.fetch_add(1, Ordering::Relaxed);

@@ -107,10 +107,10 @@ fn pods_outside_deployments_are_ignored_in_either_arrival_order() {
             if let Some(r) = replicaset {
                 c.event(6.0, Event::ReplicaSet(Change::Deleted(r)));
             }
-            assert_eq!(c.model.replicasets.len(), 1, "{name}: only web-a's slot");
-            assert_eq!(c.model.pod_slots.len(), 3, "{name}");
-            assert!(c.model.finished_pending.is_empty(), "{name}");
-            assert_eq!(c.model.workloads.len(), 1, "{name}");
+            assert_eq!(c.model.slots().count(), 1, "{name}: only web-a's slot");
+            assert_eq!(c.model.pod_count(), 3, "{name}");
+            assert_eq!(c.model.pending_count(), 0, "{name}");
+            assert_eq!(c.model.workload_count(), 1, "{name}");
             let m = c.web(7.0);
             assert_eq!(
                 (m.phase, m.terminating_pods),
@@ -132,7 +132,9 @@ fn a_pod_whose_replicaset_never_appears_is_held_until_the_next_replicaset_relist
     c.pod(1.0, ghost.clone()).gone(5.0, ghost);
     assert_eq!(c.model.stats().pods, 3);
     assert_eq!(
-        c.model.replicasets[&key("web-ghost")]
+        c.model
+            .slot(&key("web-ghost"))
+            .expect("held")
             .held_observations
             .len(),
         1
@@ -142,7 +144,7 @@ fn a_pod_whose_replicaset_never_appears_is_held_until_the_next_replicaset_relist
         600.0,
         Event::ReplicaSet(Change::Relisted(vec![rs("a", 1, -1000.0)])),
     );
-    assert_eq!(c.model.replicasets.len(), 1, "dropped at the relist");
+    assert_eq!(c.model.slots().count(), 1, "dropped at the relist");
     assert!(c.web(601.0).pod_termination_duration.is_none());
     assert_eq!(c.model.stats().imprecise_gap_terminations, 0);
 }
@@ -434,7 +436,12 @@ fn a_finalizer_that_never_goes_keeps_the_pod_overdue_and_the_rollout_draining_wi
     // stays, and a day of updates follows (retries, status writes, hourly relists).
     let stuck = || deleting(pod("a", 1), 72.0, Some(0));
     c.pod(72.0, stuck());
-    let record = c.model.replicasets[&key("web-a")].pods["web-a-1"].clone();
+    // What a record says about its pod (the list that last listed it aside).
+    let state = |m: &Model| {
+        m.pod_record(&key("web-a-1"))
+            .map(|r| (r.rs.clone(), r.uid, r.termination.clone(), r.finished))
+    };
+    let record = state(&c.model);
     let stats = c.model.stats();
     for i in 1..=8640 {
         let at = 72.0 + 10.0 * i as f64;
@@ -459,14 +466,10 @@ fn a_finalizer_that_never_goes_keeps_the_pod_overdue_and_the_rollout_draining_wi
     assert_eq!(count(&m.complete_duration), 0);
     assert_eq!(count(&m.pod_termination_duration), 2);
     // Nothing grew: one record, as first seen (request 11 s, first deadline 71 s).
-    assert_eq!(c.model.replicasets[&key("web-a")].pods["web-a-1"], record);
-    assert_eq!(c.model.replicasets.len(), 2);
-    assert!(
-        c.model
-            .replicasets
-            .values()
-            .all(|s| s.held_observations.is_empty())
-    );
+    assert_eq!(state(&c.model), record);
+    assert!(record.is_some());
+    assert_eq!(c.model.slots().count(), 2);
+    assert!(c.model.slots().all(|s| s.held_observations.is_empty()));
     assert_eq!(c.model.stats(), stats);
     // The finalizer goes at last: one observation, and the rollout completes.
     c.gone(end + 1.0, stuck());
@@ -738,19 +741,19 @@ fn a_pod_first_seen_after_its_replicaset_was_deleted_is_held_until_the_next_repl
     let mut c = Cluster::steady_v1();
     c.rs(1.0, rs("b", 2, 1.0));
     c.event(2.0, Event::ReplicaSet(Change::Deleted(rs("b", 2, 1.0))));
-    assert!(!c.model.replicasets.contains_key(&key("web-b")));
+    assert!(c.model.slot(&key("web-b")).is_none());
     c.pod(3.0, pod("b", 1)).pod(3.0, draining(pod("b", 1), 2.0));
     assert_eq!(c.web(4.0).terminating_pods, 0, "held: not attributed");
     c.gone(5.0, draining(pod("b", 1), 2.0));
     assert!(c.web(6.0).pod_termination_duration.is_none());
-    let held = &c.model.replicasets[&key("web-b")];
+    let held = c.model.slot(&key("web-b")).expect("held");
     assert_eq!((held.owner.clone(), held.live), (RsOwner::Unknown, false));
     assert_eq!(held.held_observations.len(), 1);
     c.event(
         60.0,
         Event::ReplicaSet(Change::Relisted(vec![rs("a", 1, -1000.0)])),
     );
-    assert!(!c.model.replicasets.contains_key(&key("web-b")));
+    assert!(c.model.slot(&key("web-b")).is_none());
     assert!(
         c.web(61.0).pod_termination_duration.is_none(),
         "never observed"
