@@ -26,15 +26,8 @@ fn arg(name: &str, default: u64) -> u64 {
 }
 
 fn resources(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
-    (rss_kib * 1024, fds)
+    let p = kube_rollout_exporter::process::read_pid(pid).unwrap_or_default();
+    (p.resident_bytes, p.open_fds as usize)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -1,26 +1,10 @@
-//! What the bench reads of a process from `/proc`: CPU seconds, resident memory and its peak, and
-//! the CPU time of the calling thread (for the in-process floor).
+//! What the bench reads of a process from `/proc`: CPU seconds and resident memory (as the
+//! exporter's own `process` module reads them), the peak resident memory, and the CPU time of the
+//! calling thread (for the in-process floor).
 
-/// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on every Linux ABI).
-const TICKS_PER_SECOND: f64 = 100.0;
-
-/// utime + stime of a process, in seconds (10 ms resolution).
+/// utime + stime of a process, in seconds (10 ms resolution; 0 once it is gone).
 pub fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // The command name may hold spaces: fields start after the last ')'.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / TICKS_PER_SECOND
+    kube_rollout_exporter::process::read_pid(pid).map_or(0.0, |p| p.cpu_seconds)
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -41,7 +25,7 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 /// Resident memory now, in bytes.
 pub fn rss_bytes(pid: u32) -> u64 {
-    status_kib(pid, "VmRSS:") * 1024
+    kube_rollout_exporter::process::read_pid(pid).map_or(0, |p| p.resident_bytes)
 }
 
 /// Peak resident memory since the start or the last [`reset_peak`], in bytes.

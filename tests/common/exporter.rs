@@ -90,16 +90,8 @@ impl Exporter {
 
     /// Resident memory in bytes and open file descriptors, from /proc.
     pub fn resources(&self) -> (u64, usize) {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        let rss_kib: u64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.pid())).map_or(0, |d| d.count());
-        (rss_kib * 1024, fds)
+        let p = kube_rollout_exporter::process::read_pid(self.pid()).unwrap_or_default();
+        (p.resident_bytes, p.open_fds as usize)
     }
 
     /// The JSON log line the exporter wrote when it started serving.
