@@ -573,3 +573,65 @@ impl Collector for RolloutCollector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{WorkloadKey, bucket_bounds};
+
+    fn workload(namespace: &str, name: &str, terminations: &[f64]) -> WorkloadMetrics {
+        let bounds = bucket_bounds(&[1.0, 10.0], &[]);
+        let termination = (!terminations.is_empty()).then(|| {
+            let mut h = Histogram::new(bounds);
+            terminations.iter().for_each(|&v| h.observe(v));
+            h
+        });
+        WorkloadMetrics {
+            key: WorkloadKey::deployment(namespace, name),
+            terminating_pods: 1,
+            terminating_pods_overdue: 0,
+            oldest_termination_seconds: 0.0,
+            in_progress_seconds: 0.0,
+            phase: Phase::Complete,
+            revision: Some(1),
+            last_started_timestamp: None,
+            last_completed_timestamp: None,
+            started_total: 0,
+            superseded_total: 0,
+            slow_total: vec![],
+            pod_termination_duration: termination,
+            ready_duration: None,
+            complete_duration: None,
+            drain_tail: None,
+        }
+    }
+
+    #[test]
+    fn per_namespace_sums_each_namespaces_histograms_under_an_empty_workload_name() {
+        // Sorted by namespace, as the model's snapshot is.
+        let workloads = [
+            workload("blog", "web", &[0.5]),
+            workload("shop", "api", &[]),
+            workload("shop", "cart", &[2.0, 20.0]),
+            workload("shop", "web", &[5.0]),
+        ];
+        let out = per_namespace(&workloads);
+        let keys: Vec<(&str, &str)> = out
+            .iter()
+            .map(|m| (m.key.namespace.as_str(), m.key.name.as_str()))
+            .collect();
+        assert_eq!(keys, [("blog", ""), ("shop", "")]);
+        let shop = out[1]
+            .pod_termination_duration
+            .as_ref()
+            .expect("shop has observations");
+        assert_eq!((shop.count(), shop.sum()), (3, 27.0));
+        assert_eq!(
+            shop.cumulative_buckets().collect::<Vec<_>>(),
+            [(1.0, 0), (10.0, 2), (f64::INFINITY, 3)]
+        );
+        let blog = out[0].pod_termination_duration.as_ref().expect("blog");
+        assert_eq!((blog.count(), blog.sum()), (1, 0.5));
+        assert!(out.iter().all(|m| m.ready_duration.is_none()));
+    }
+}
