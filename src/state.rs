@@ -134,6 +134,16 @@ impl Shared {
         self.model().handle(event, now);
     }
 
+    /// Applies events received now, under one lock (a page of a list: the four watches' lists
+    /// then do not queue on the lock for every object).
+    pub fn handle_all(&self, events: impl IntoIterator<Item = Event>) {
+        let now = now();
+        let mut model = self.model();
+        for event in events {
+            model.handle(event, now);
+        }
+    }
+
     pub fn watch(&self, resource: Resource) -> &WatchStats {
         &self.watches[resource as usize]
     }

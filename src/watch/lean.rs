@@ -38,6 +38,10 @@ impl<K> Lean<K> {
     pub fn metadata(&self) -> &ObjectMeta {
         &self.metadata
     }
+
+    pub fn into_metadata(self) -> ObjectMeta {
+        self.metadata
+    }
 }
 
 impl<K: Resource> Resource for Lean<K> {
@@ -73,13 +77,12 @@ impl<K: Resource> Resource for Lean<K> {
     }
 }
 
+/// An owner reference; its apiVersion and uid are not read (the model attributes by kind and
+/// name within the namespace).
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct LeanOwner {
-    api_version: String,
     kind: String,
     name: String,
-    uid: String,
     #[serde(default)]
     controller: Option<bool>,
 }
@@ -179,12 +182,10 @@ impl LeanMeta {
             refs.into_iter()
                 .filter(|r| r.controller == Some(true))
                 .map(|r| OwnerReference {
-                    api_version: r.api_version,
                     kind: r.kind,
                     name: r.name,
-                    uid: r.uid,
                     controller: Some(true),
-                    block_owner_deletion: None,
+                    ..OwnerReference::default()
                 })
                 .collect()
         });
@@ -220,6 +221,10 @@ pub struct LeanDeployment(Deployment);
 impl LeanDeployment {
     pub fn deployment(&self) -> &Deployment {
         &self.0
+    }
+
+    pub fn into_deployment(self) -> Deployment {
+        self.0
     }
 }
 
@@ -362,7 +367,7 @@ mod tests {
         // Same decoding as the full metadata for every field the model reads.
         let full: ObjectMeta =
             serde_json::from_value(event["object"]["metadata"].clone()).expect("full");
-        assert_eq!(crate::convert::pod(m), crate::convert::pod(&full));
+        assert_eq!(crate::convert::pod(m.clone()), crate::convert::pod(full));
     }
 
     /// Metadata with everything an object can carry in excess, and more: 100 KiB annotations
@@ -432,16 +437,16 @@ mod tests {
 
         // What the model gets, the same as from the full metadata.
         let full: ObjectMeta = serde_json::from_value(metadata).expect("full");
-        let lean_pod = crate::convert::pod(m).expect("converts");
-        assert_eq!(Ok(lean_pod.clone()), crate::convert::pod(&full));
+        let lean_pod = crate::convert::pod(m.clone()).expect("converts");
+        assert_eq!(Ok(lean_pod.clone()), crate::convert::pod(full.clone()));
         assert_eq!(lean_pod.key.name.len(), 253);
         assert_eq!(lean_pod.key.namespace, "名前空間-ñ-🚀");
         let deletion = lean_pod.deletion.expect("deleting");
         assert_eq!(deletion.grace_seconds, Some(30));
         let rs: Lean<ReplicaSet> = serde_json::from_str(&text).expect("decodes");
-        let converted = crate::convert::replicaset(rs.metadata()).expect("converts");
+        let converted = crate::convert::replicaset(rs.into_metadata()).expect("converts");
         assert_eq!(converted.revision, Some(7));
-        assert_eq!(Ok(converted), crate::convert::replicaset(&full));
+        assert_eq!(Ok(converted), crate::convert::replicaset(full));
     }
 
     #[test]
@@ -464,8 +469,8 @@ mod tests {
                 let full: Deployment = serde_json::from_value(object.clone()).expect("full");
                 let lean: LeanDeployment = serde_json::from_value(object.clone()).expect("lean");
                 assert_eq!(
-                    crate::convert::deployment(lean.deployment()),
-                    crate::convert::deployment(&full),
+                    crate::convert::deployment(lean.clone().into_deployment()),
+                    crate::convert::deployment(full.clone()),
                     "{scenario}: {line:.200}"
                 );
                 assert_eq!(lean.meta().resource_version, full.metadata.resource_version);
@@ -496,9 +501,9 @@ mod tests {
             let object = serde_json::json!({"metadata": metadata});
             let lean: Lean<ReplicaSet> = serde_json::from_value(object).expect("decodes");
             let full: ObjectMeta = serde_json::from_value(metadata).expect("full");
-            let converted = crate::convert::replicaset(lean.metadata()).expect("converts");
+            let converted = crate::convert::replicaset(lean.into_metadata()).expect("converts");
             assert_eq!(converted.revision, expected, "{:.20}", revision);
-            assert_eq!(Ok(converted), crate::convert::replicaset(&full));
+            assert_eq!(Ok(converted), crate::convert::replicaset(full));
         }
     }
 }

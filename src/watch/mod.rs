@@ -6,7 +6,8 @@
 //! phase source, a second metadata-only pod watch that sees only finished pods
 //! (`status.phase` Succeeded or Failed). A list (initial, or after a watch gap) is streamed
 //! through the model as it arrives, `Init` to `InitDone`, so deletions missed during a gap are
-//! reconciled at its end without holding a second copy of every object. Errors are logged, counted and survived (the watcher retries with
+//! reconciled at its end without holding a second copy of every object (objects go to the model
+//! in batches of [`LIST_BATCH`] under one lock, so the four lists do not queue on it). Errors are logged, counted and survived (the watcher retries with
 //! backoff); a line that fails to decode is a lost event, so that watch is restarted from a fresh
 //! list.
 
@@ -34,6 +35,9 @@ use crate::error::ConvertError;
 use crate::model::{Change, Event, Resource};
 use crate::selection::Selection;
 use crate::state::Shared;
+
+/// Objects of a list handed to the model under one lock.
+const LIST_BATCH: usize = 256;
 
 /// The field selector of the phase source: pods that finished.
 pub const FINISHED_PODS: &str = "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown";
@@ -66,7 +70,8 @@ struct Spec<K, T> {
     namespace: Option<String>,
     api: Api<K>,
     config: watcher::Config,
-    convert: fn(&K) -> Result<T, ConvertError>,
+    /// Takes the object: the model's input is moved out of it, not copied.
+    convert: fn(K) -> Result<T, ConvertError>,
     wrap: fn(Change<T>) -> Event,
     selection: Selection,
 }
@@ -102,7 +107,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 namespace: ns.clone(),
                 api: api::<LeanDeployment>(&client, ns.as_deref()),
                 config: deployments,
-                convert: |d| convert::deployment(d.deployment()),
+                convert: |d| convert::deployment(d.into_deployment()),
                 wrap: Event::Deployment,
                 selection: scope.selection.clone(),
             },
@@ -114,7 +119,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 namespace: ns.clone(),
                 api: api::<Lean<ReplicaSet>>(&client, ns.as_deref()),
                 config: base.clone(),
-                convert: |rs| convert::replicaset(rs.metadata()),
+                convert: |rs| convert::replicaset(rs.into_metadata()),
                 wrap: Event::ReplicaSet,
                 selection: scope.selection.clone(),
             },
@@ -126,7 +131,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 namespace: ns.clone(),
                 api: api::<Lean<Pod>>(&client, ns.as_deref()),
                 config: base.clone(),
-                convert: |p| convert::pod(p.metadata()),
+                convert: |p| convert::pod(p.into_metadata()),
                 wrap: Event::Pod,
                 selection: scope.selection.clone(),
             },
@@ -138,7 +143,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 namespace: ns.clone(),
                 api: api::<Lean<Pod>>(&client, ns.as_deref()),
                 config: base.clone().fields(FINISHED_PODS),
-                convert: |p| convert::finished_pod(p.metadata()),
+                convert: |p| convert::finished_pod(p.into_metadata()),
                 wrap: Event::FinishedPod,
                 selection: scope.selection.clone(),
             },
@@ -175,6 +180,7 @@ where
     let stats = shared.watch(spec.resource);
     let mut lists = 0u64;
     let mut listed = 0u64;
+    let mut batch: Vec<Event> = Vec::with_capacity(LIST_BATCH);
     loop {
         let mut stream = watcher(spec.api.clone(), spec.config.clone())
             .default_backoff()
@@ -183,7 +189,8 @@ where
             let now = Instant::now();
             match item {
                 Ok(watcher::Event::Init) => {
-                    shared.handle((spec.wrap)(Change::ListStarted(spec.namespace.clone())));
+                    batch.push((spec.wrap)(Change::ListStarted(spec.namespace.clone())));
+                    shared.handle_all(batch.drain(..));
                     if lists > 0 {
                         stats.restarts.fetch_add(1, Ordering::Relaxed);
                         debug!("relisting");
@@ -197,16 +204,20 @@ where
                     if !spec.selection.keeps_object(obj.meta()) {
                         continue;
                     }
-                    match (spec.convert)(&obj) {
+                    match (spec.convert)(obj) {
                         Ok(t) => {
                             listed += 1;
-                            shared.handle((spec.wrap)(Change::Listed(t)));
+                            batch.push((spec.wrap)(Change::Listed(t)));
+                            if batch.len() >= LIST_BATCH {
+                                shared.handle_all(batch.drain(..));
+                            }
                         }
                         Err(e) => skip(stats, &e),
                     }
                 }
                 Ok(watcher::Event::InitDone) => {
-                    shared.handle((spec.wrap)(Change::ListDone(spec.namespace.clone())));
+                    batch.push((spec.wrap)(Change::ListDone(spec.namespace.clone())));
+                    shared.handle_all(batch.drain(..));
                     stats.success(now);
                     info!(objects = listed, "list complete");
                 }
@@ -216,7 +227,7 @@ where
                     if !spec.selection.keeps_object(obj.meta()) {
                         continue;
                     }
-                    match (spec.convert)(&obj) {
+                    match (spec.convert)(obj) {
                         Ok(t) => shared.handle((spec.wrap)(Change::Applied(t))),
                         Err(e) => skip(stats, &e),
                     }
@@ -227,12 +238,14 @@ where
                     if !spec.selection.keeps_object(obj.meta()) {
                         continue;
                     }
-                    match (spec.convert)(&obj) {
+                    match (spec.convert)(obj) {
                         Ok(t) => shared.handle((spec.wrap)(Change::Deleted(t))),
                         Err(e) => skip(stats, &e),
                     }
                 }
                 Err(e) => {
+                    // What a failed list applied so far stays applied (it starts again).
+                    shared.handle_all(batch.drain(..));
                     stats.error(now);
                     warn!(error = %e, "watch error; retrying with backoff");
                     if is_lost_event(&e) {

@@ -97,20 +97,20 @@ pub fn initial_lists(scenario: &str) -> Vec<Event> {
         .iter()
         .map(|o| {
             let d: Deployment = serde_json::from_value(o.clone()).expect("Deployment decodes");
-            convert::deployment(&d).expect("usable Deployment")
+            convert::deployment(d).expect("usable Deployment")
         })
         .collect();
     let replicasets = json(scenario, "list-replicasets.meta.json")["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|o| convert::replicaset(&meta(o)).expect("usable ReplicaSet"))
+        .map(|o| convert::replicaset(meta(o)).expect("usable ReplicaSet"))
         .collect();
     let pods = json(scenario, "list-pods.meta.json")["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|o| convert::pod(&meta(o)).expect("usable Pod"))
+        .map(|o| convert::pod(meta(o)).expect("usable Pod"))
         .collect();
     let finished = json(scenario, "list-pods.json")["items"]
         .as_array()
@@ -118,7 +118,7 @@ pub fn initial_lists(scenario: &str) -> Vec<Event> {
         .iter()
         .filter_map(|o| {
             let p: Pod = serde_json::from_value(o.clone()).expect("Pod decodes");
-            is_finished(&p).then(|| convert::finished_pod(&p.metadata).expect("usable Pod"))
+            is_finished(&p).then(|| convert::finished_pod(p.metadata).expect("usable Pod"))
         })
         .collect();
     vec![
@@ -134,21 +134,21 @@ pub fn watch_events(scenario: &str) -> Vec<(Timestamp, Event)> {
     let mut events = Vec::new();
     for (t, kind, o) in stream(scenario, "watch-deployments.jsonl") {
         let d: Deployment = serde_json::from_value(o).expect("Deployment decodes");
-        let d = convert::deployment(&d).expect("usable Deployment");
+        let d = convert::deployment(d).expect("usable Deployment");
         events.push((t, Event::Deployment(change(&kind, d))));
     }
     for (t, kind, o) in stream(scenario, "watch-replicasets.meta.jsonl") {
-        let rs = convert::replicaset(&meta(&o)).expect("usable ReplicaSet");
+        let rs = convert::replicaset(meta(&o)).expect("usable ReplicaSet");
         events.push((t, Event::ReplicaSet(change(&kind, rs))));
     }
     for (t, kind, o) in stream(scenario, "watch-pods.meta.jsonl") {
-        let p = convert::pod(&meta(&o)).expect("usable Pod");
+        let p = convert::pod(meta(&o)).expect("usable Pod");
         events.push((t, Event::Pod(change(&kind, p))));
     }
     let mut in_finished_set = std::collections::HashSet::new();
     for (t, kind, o) in stream(scenario, "watch-pods.jsonl") {
         let p: Pod = serde_json::from_value(o).expect("Pod decodes");
-        let f = convert::finished_pod(&p.metadata).expect("usable Pod");
+        let f = convert::finished_pod(p.metadata.clone()).expect("usable Pod");
         let event = match kind.as_str() {
             "DELETED" if in_finished_set.remove(&f.key) => Change::Deleted(f),
             _ if is_finished(&p) && kind != "DELETED" => {
