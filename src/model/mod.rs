@@ -12,6 +12,7 @@
 //! filled when the ReplicaSet arrives; every Deployment name a ReplicaSet points at gets a
 //! [`Workload`], which is exported only once the Deployment itself has been seen. Slots and
 //! workloads outlive their objects while pods remain, so cascade deletions are still observed.
+//! All of it is kept per namespace ([`namespace`]), the only scope owner references relate.
 
 mod histogram;
 mod namespace;
