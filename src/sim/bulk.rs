@@ -39,7 +39,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 use serde_json::json;
 
 use super::controllers::{
-    self, DESIRED_REPLICAS, MAX_REPLICAS, POD_TEMPLATE_HASH, REVISION, World,
+    self, DESIRED_REPLICAS, MAX_REPLICAS, POD_TEMPLATE_HASH, REVISION, World, name_suffix,
 };
 use super::store::{Key, Kind, Object};
 use super::{SimCluster, SimDeployment, SimError, clock};
@@ -110,16 +110,8 @@ impl Bulk {
 
     /// A pod name suffix as generateName makes them.
     fn suffix(&mut self) -> String {
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         self.names += 1;
-        let mut x = self.names.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (0..5)
-            .map(|_| {
-                x ^= x >> 29;
-                x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
-            })
-            .collect()
+        name_suffix(self.names)
     }
 }
 

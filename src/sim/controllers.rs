@@ -86,17 +86,17 @@ impl World {
         self.deployment_controller(now);
     }
 
-    /// A name suffix as the API server's generateName makes them.
     fn suffix(&mut self) -> String {
-        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         self.name_counter += 1;
-        let mut x = self.name_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (0..5)
-            .map(|_| {
-                x ^= x >> 29;
-                x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
-            })
+        name_suffix(self.name_counter)
+    }
+
+    /// The pods whose controller is the ReplicaSet with this uid.
+    fn owned_pods(&self, uid: &str) -> Vec<Pod> {
+        self.store
+            .pods()
+            .filter(|p| controller_uid(&p.metadata).as_deref() == Some(uid))
+            .cloned()
             .collect()
     }
 
@@ -271,12 +271,7 @@ impl World {
         let replicasets: Vec<ReplicaSet> = self.store.replicasets().cloned().collect();
         for rs in replicasets {
             let uid = rs.metadata.uid.clone().unwrap_or_default();
-            let owned: Vec<Pod> = self
-                .store
-                .pods()
-                .filter(|p| controller_uid(&p.metadata).as_deref() == Some(uid.as_str()))
-                .cloned()
-                .collect();
+            let owned = self.owned_pods(&uid);
             let active: Vec<&Pod> = owned
                 .iter()
                 .filter(|p| p.metadata.deletion_timestamp.is_none() && !is_finished(p))
@@ -312,12 +307,7 @@ impl World {
                 }
             }
             // Status from the pods as they stand now.
-            let owned: Vec<Pod> = self
-                .store
-                .pods()
-                .filter(|p| controller_uid(&p.metadata).as_deref() == Some(uid.as_str()))
-                .cloned()
-                .collect();
+            let owned = self.owned_pods(&uid);
             let counting: Vec<&Pod> = owned
                 .iter()
                 .filter(|p| p.metadata.deletion_timestamp.is_none() && !is_finished(p))
@@ -902,6 +892,20 @@ fn label<'a>(meta: &'a ObjectMeta, key: &str) -> Option<&'a String> {
 
 fn revision(meta: &ObjectMeta) -> Option<u64> {
     meta.annotations.as_ref()?.get(REVISION)?.parse().ok()
+}
+
+/// The `n`th name suffix, as the API server's generateName makes them: five characters of its
+/// alphabet, spread by a mixing function so that consecutive names differ everywhere.
+pub(super) fn name_suffix(n: u64) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (0..5)
+        .map(|_| {
+            x ^= x >> 29;
+            x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            ALPHABET[(x % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
 }
 
 fn controller_uid(meta: &ObjectMeta) -> Option<String> {
