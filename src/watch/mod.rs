@@ -2,14 +2,13 @@
 //!
 //! One task per resource (and namespace, when scoped): Deployments as full objects (the model
 //! reads their spec and status) decoded sparsely through [`LeanDeployment`], ReplicaSets and Pods
-//! metadata-only through [`Lean`], and the
-//! phase source, a second metadata-only pod watch that sees only finished pods
-//! (`status.phase` Succeeded or Failed). A list (initial, or after a watch gap) is streamed
-//! through the model as it arrives, `Init` to `InitDone`, so deletions missed during a gap are
-//! reconciled at its end without holding a second copy of every object (objects go to the model
-//! in batches of [`LIST_BATCH`] under one lock, so the four lists do not queue on it). Errors are logged, counted and survived (the watcher retries with
-//! backoff); a line that fails to decode is a lost event, so that watch is restarted from a fresh
-//! list.
+//! metadata-only through [`Lean`], and the phase source, a second metadata-only pod watch that
+//! sees only finished pods (`status.phase` Succeeded or Failed). A list (initial, or after a watch
+//! gap) is streamed through the model as it arrives, `Init` to `InitDone`, so deletions missed
+//! during a gap are reconciled at its end without holding a second copy of every object (objects
+//! go to the model in batches of [`LIST_BATCH`] under one lock, so the four lists do not queue on
+//! it). Errors are logged, counted and survived (the watcher retries with backoff); a line that
+//! fails to decode is a lost event, so that watch is restarted from a fresh list.
 
 mod health;
 mod lean;
