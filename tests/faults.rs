@@ -496,17 +496,17 @@ async fn a_gap_longer_than_the_history_is_bounded_by_the_relist() {
     p.sim.compact().expect("compact");
     let gone_until = Instant::now();
     p.faulty.come_back().await.expect("back");
-    let bad = wait_metrics(p.bad.addr, "relisted and complete", MINUTE, |s| {
-        synced(s) && completes(s) == 1.0
+    // Every watch relists; each comes back on its own backoff, so the rollout may complete
+    // (three of them suffice) before the last one has.
+    let bad = wait_metrics(p.bad.addr, "every watch relisted, complete", MINUTE, |s| {
+        synced(s)
+            && completes(s) == 1.0
+            && self_metric(s, "kube_rollout_exporter_watch_restarts_total") >= 4.0
     })
     .await;
     let gap_end = gone_until.elapsed().as_secs_f64();
     // Documented bounds: the revision change, ready and complete fell in the gap and are timed
     // at the relists; the terminations started and ended inside it, so none is seen.
-    assert!(
-        self_metric(&bad, "kube_rollout_exporter_watch_restarts_total") >= 4.0,
-        "every watch relisted"
-    );
     assert_eq!(bad.web("kube_rollout_started_total", WEB, &[]), Some(1.0));
     assert_eq!(
         clean_done.web(
