@@ -477,26 +477,22 @@ impl Store {
 
     /// Stores a new object: uid, creationTimestamp, generation 1 and a resourceVersion.
     pub fn create(&mut self, mut object: Object) -> Arc<Object> {
-        let uid = self.new_uid();
-        let rv = self.next_rv();
-        let m = object.meta_mut();
-        m.uid.get_or_insert(uid);
-        m.creation_timestamp
-            .get_or_insert(Time(clock::now_second()));
-        m.generation = Some(1);
-        m.resource_version = Some(rv);
-        let kind = object.kind();
-        let key = object.key();
-        let object = Arc::new(object);
-        self.objects[kind.index()].insert(key, object.clone());
+        object.meta_mut().generation = Some(1);
+        let object = self.insert_new(object);
         self.record(EventType::Added, object.clone(), None);
         object
     }
 
-    /// Stores a new object as [`Self::create`] does but records no change: for filling a cluster
-    /// before anyone watches it (bulk mode). Call [`Self::compact`] afterwards so no watch resumes
-    /// from a version before the fill.
-    pub fn insert_quiet(&mut self, mut object: Object) -> Arc<Object> {
+    /// Stores a new object as [`Self::create`] does, keeping a generation it already has, but
+    /// records no change: for filling a cluster before anyone watches it (bulk mode). Call
+    /// [`Self::compact`] afterwards so no watch resumes from a version before the fill.
+    pub fn insert_quiet(&mut self, object: Object) -> Arc<Object> {
+        self.insert_new(object)
+    }
+
+    /// Gives a new object what the API server sets on create (uid and creationTimestamp unless
+    /// given, generation 1 unless given, a new resourceVersion) and stores it.
+    fn insert_new(&mut self, mut object: Object) -> Arc<Object> {
         let uid = self.new_uid();
         let rv = self.next_rv();
         let m = object.meta_mut();
