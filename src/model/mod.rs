@@ -1161,9 +1161,10 @@ impl Model {
         stats
     }
 
-    /// Whether the model holds nothing at all (every object gone).
+    /// Whether the model holds nothing at all (every object gone). A namespace's state is
+    /// dropped as soon as nothing is left in it, so nothing at all means no namespace.
     pub fn is_empty(&self) -> bool {
-        self.namespaces.values().all(Namespace::is_empty)
+        self.namespaces.is_empty()
     }
 }
 

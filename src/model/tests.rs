@@ -41,6 +41,29 @@ impl Model {
     fn workload_count(&self) -> usize {
         self.namespaces.values().map(|n| n.workloads.len()).sum()
     }
+
+    /// The counts each slot keeps as pods come and go equal a recount of the pod records, and
+    /// every record's slot exists. Checked after every event of every scenario.
+    #[track_caller]
+    fn assert_counts(&self) {
+        for n in self.namespaces.values() {
+            for (name, slot) in &n.replicasets {
+                let pods: Vec<&PodRecord> = n.pods.values().filter(|p| p.rs == *name).collect();
+                assert_eq!(slot.pods as usize, pods.len(), "pods of slot {name}");
+                let blocking = pods.iter().filter(|p| p.blocks_completion()).count();
+                assert_eq!(
+                    slot.blocking as usize, blocking,
+                    "blocking pods of slot {name}"
+                );
+            }
+            for (pod, record) in &n.pods {
+                assert!(
+                    n.replicasets.contains_key(&record.rs),
+                    "{pod}: its slot exists"
+                );
+            }
+        }
+    }
 }
 
 // ----- Builders --------------------------------------------------------------------------------
@@ -169,6 +192,7 @@ impl Cluster {
         assert!(!model.is_live(), "not live before every resource listed");
         model.handle(Event::FinishedPod(Change::Relisted(done)), t(at));
         assert!(model.is_live());
+        model.assert_counts();
         Self { model }
     }
 
@@ -182,35 +206,30 @@ impl Cluster {
     }
 
     fn dep(&mut self, at: f64, d: DeploymentState) -> &mut Self {
-        self.model
-            .handle(Event::Deployment(Change::Applied(d)), t(at));
-        self
+        self.event(at, Event::Deployment(Change::Applied(d)))
     }
 
     fn rs(&mut self, at: f64, r: ReplicaSetState) -> &mut Self {
-        self.model
-            .handle(Event::ReplicaSet(Change::Applied(r)), t(at));
-        self
+        self.event(at, Event::ReplicaSet(Change::Applied(r)))
     }
 
     fn pod(&mut self, at: f64, p: PodState) -> &mut Self {
-        self.model.handle(Event::Pod(Change::Applied(p)), t(at));
-        self
+        self.event(at, Event::Pod(Change::Applied(p)))
     }
 
     fn gone(&mut self, at: f64, p: PodState) -> &mut Self {
-        self.model.handle(Event::Pod(Change::Deleted(p)), t(at));
-        self
+        self.event(at, Event::Pod(Change::Deleted(p)))
     }
 
     fn finished(&mut self, at: f64, p: &PodState) -> &mut Self {
-        self.model
-            .handle(Event::FinishedPod(Change::Applied(finished(p))), t(at));
-        self
+        self.event(at, Event::FinishedPod(Change::Applied(finished(p))))
     }
 
+    /// Applies one event, then checks the model's kept counts against a recount.
+    #[track_caller]
     fn event(&mut self, at: f64, e: Event) -> &mut Self {
         self.model.handle(e, t(at));
+        self.model.assert_counts();
         self
     }
 
