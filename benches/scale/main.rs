@@ -29,7 +29,9 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use kube_rollout_exporter::sim::{BulkSpec, ChurnConfig, Endpoint, SimCluster, SimConfig};
+use kube_rollout_exporter::sim::{
+    Bulk, BulkSpec, Churn, ChurnConfig, Endpoint, SimCluster, SimConfig,
+};
 
 use client::Captured;
 use floor::Stream;
@@ -396,6 +398,25 @@ fn this_process_cpu() -> f64 {
 /// `--serve PODS`: a bulk cluster for profiling an exporter by hand. Writes
 /// `$TMPDIR/kre-serve/kubeconfig`, waits 30 s, churns `--lifecycles` pod lifecycles, then serves
 /// until killed.
+/// A churn at full speed that stops once `count` pods have been created.
+fn lifecycles(sim: &SimCluster, bulk: Bulk, count: u64, drain: Duration) -> Churn {
+    sim.churn(
+        bulk,
+        ChurnConfig {
+            lifecycles: Some(count),
+            drain,
+            ..ChurnConfig::default()
+        },
+    )
+}
+
+/// Waits until the churn's driver has stopped.
+async fn finished(churn: &Churn) {
+    while !churn.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn serve(options: &Options, pods: usize) {
     let sim = SimCluster::start(SimConfig {
         controllers: false,
@@ -411,17 +432,8 @@ async fn serve(options: &Options, pods: usize) {
     eprintln!("serving {pods} pods: --kubeconfig {}", kubeconfig.display());
     tokio::time::sleep(Duration::from_secs(30)).await;
     eprintln!("churning {} pod lifecycles", options.lifecycles);
-    let churn = sim.churn(
-        bulk,
-        ChurnConfig {
-            lifecycles: Some(options.lifecycles),
-            drain: options.drain,
-            ..ChurnConfig::default()
-        },
-    );
-    while !churn.is_finished() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let churn = lifecycles(&sim, bulk, options.lifecycles, options.drain);
+    finished(&churn).await;
     eprintln!("churn done");
     std::future::pending::<()>().await;
 }
@@ -609,14 +621,7 @@ async fn churn_phase(
     let cpu0 = exp.cpu();
     let own0 = this_process_cpu();
     let t0 = Instant::now();
-    let churn = sim.churn(
-        bulk,
-        ChurnConfig {
-            lifecycles: Some(options.lifecycles),
-            drain: options.drain,
-            ..ChurnConfig::default()
-        },
-    );
+    let churn = lifecycles(sim, bulk, options.lifecycles, options.drain);
     let mut rss_max = 0;
     let mut samples = Vec::new();
     let mut last_print = Instant::now();
@@ -1098,17 +1103,8 @@ async fn naive_churn(
     let before = counters(naive.addr, "naive_watch_events_total").await;
     let cpu0 = naive.cpu();
     let t0 = Instant::now();
-    let churn = sim.churn(
-        bulk,
-        ChurnConfig {
-            lifecycles: Some(options.naive_lifecycles),
-            drain: options.drain,
-            ..ChurnConfig::default()
-        },
-    );
-    while !churn.is_finished() {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let churn = lifecycles(sim, bulk, options.naive_lifecycles, options.drain);
+    finished(&churn).await;
     let _ = churn.wait();
     let done = naive
         .wait_idle(Duration::from_millis(500), Duration::from_secs(120))
