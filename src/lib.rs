@@ -5,13 +5,13 @@
 //! ReplicaSets and Pods and measures both moments, and every termination in between.
 //!
 //! The crate is a pure core with thin adapters around it: [`model`] holds every definition (no
-//! I/O, time passed in); [`convert`] turns Kubernetes API objects into the model's lean inputs.
+//! I/O, time passed in); [`decode`] turns the API server's JSON into the model's lean inputs.
 //! `ARCHITECTURE.md` maps the rest.
 
 #![forbid(unsafe_code)]
 
 pub mod cli;
-pub mod convert;
+pub mod decode;
 pub mod demo;
 pub mod error;
 pub mod http;

@@ -4,9 +4,8 @@
 
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-use crate::shard::{Sharding, workload_of};
+use crate::decode::{Meta, Str};
+use crate::shard::Sharding;
 
 /// A `namespace/name` pattern where `*` matches any run of characters (`shop/*`, `*/web-*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,11 +73,14 @@ impl Selection {
     }
 
     /// Whether an object is kept, by its workload key.
-    pub fn keeps_object(&self, meta: &ObjectMeta) -> bool {
+    pub fn keeps_object(&self, meta: &Meta<'_>) -> bool {
         if !self.sharding.is_sharded() && self.allow.is_empty() && self.deny.is_empty() {
             return true;
         }
-        self.keeps(meta.namespace.as_deref().unwrap_or(""), &workload_of(meta))
+        self.keeps(
+            meta.namespace.as_ref().map_or("", Str::as_str),
+            meta.workload(),
+        )
     }
 }
 

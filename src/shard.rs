@@ -6,9 +6,7 @@
 //! Pod's is its controlling ReplicaSet's name minus the `-<pod-template-hash>` suffix. Objects
 //! that belong to no Deployment are keyed by their own name (the model ignores them anyway).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-/// The pod-template-hash label (kept by `Lean` for sharding).
+/// The pod-template-hash label (kept by `decode::Meta` for sharding).
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 
 /// This exporter's shard.
@@ -50,39 +48,25 @@ impl Sharding {
     pub fn owns(&self, namespace: &str, workload: &str) -> bool {
         self.total <= 1 || fnv1a(&[namespace, workload]) % self.total == self.shard
     }
-
-    /// Whether an object belongs to this shard, by its workload key.
-    pub fn owns_object(&self, meta: &ObjectMeta) -> bool {
-        if !self.is_sharded() {
-            return true;
-        }
-        let namespace = meta.namespace.as_deref().unwrap_or("");
-        self.owns(namespace, &workload_of(meta))
-    }
 }
 
-fn controller(meta: &ObjectMeta) -> Option<(&str, &str)> {
-    meta.owner_references
-        .as_ref()?
-        .iter()
-        .find(|r| r.controller == Some(true))
-        .map(|r| (r.kind.as_str(), r.name.as_str()))
-}
-
-/// The workload name an object belongs to. See the module documentation.
-pub fn workload_of(meta: &ObjectMeta) -> String {
-    let own = meta.name.clone().unwrap_or_default();
-    match controller(meta) {
-        Some(("Deployment", name)) => name.to_string(),
+/// The name of the workload an object belongs to (see the module documentation), from its own
+/// name, its controller owner reference (kind, name) and its pod-template-hash label.
+pub fn workload_name<'a>(
+    name: &'a str,
+    controller: Option<(&'a str, &'a str)>,
+    hash: Option<&str>,
+) -> &'a str {
+    match controller {
+        Some(("Deployment", deployment)) => deployment,
         Some(("ReplicaSet", rs)) => {
-            let hash = meta.labels.as_ref().and_then(|l| l.get(POD_TEMPLATE_HASH));
-            match hash.and_then(|h| rs.strip_suffix(h.as_str())?.strip_suffix('-')) {
-                Some(deployment) => deployment.to_string(),
+            match hash.and_then(|h| rs.strip_suffix(h)?.strip_suffix('-')) {
+                Some(deployment) => deployment,
                 // Without the label, the hash is still the last dash-separated part of the name.
-                None => rs.rsplit_once('-').map_or(rs, |(d, _)| d).to_string(),
+                None => rs.rsplit_once('-').map_or(rs, |(d, _)| d),
             }
         }
-        _ => own,
+        _ => name,
     }
 }
 
@@ -94,24 +78,24 @@ pub fn ordinal_of(pod_name: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-    use std::collections::BTreeMap;
 
-    fn meta(name: &str, owner: Option<(&str, &str)>, hash: Option<&str>) -> ObjectMeta {
-        ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some("shop".into()),
-            owner_references: owner.map(|(kind, n)| {
-                vec![OwnerReference {
-                    kind: kind.into(),
-                    name: n.into(),
-                    controller: Some(true),
-                    ..Default::default()
-                }]
-            }),
-            labels: hash.map(|h| BTreeMap::from([(POD_TEMPLATE_HASH.to_string(), h.to_string())])),
-            ..Default::default()
-        }
+    /// An object's name, controller and pod-template-hash label.
+    type Object<'a> = (&'a str, Option<(&'a str, &'a str)>, Option<&'a str>);
+
+    fn meta<'a>(
+        name: &'a str,
+        owner: Option<(&'a str, &'a str)>,
+        hash: Option<&'a str>,
+    ) -> Object<'a> {
+        (name, owner, hash)
+    }
+
+    fn workload_of<'a>(o: &Object<'a>) -> &'a str {
+        workload_name(o.0, o.1, o.2)
+    }
+
+    fn owns_object(s: Sharding, o: &Object<'_>) -> bool {
+        s.owns("shop", workload_of(o))
     }
 
     #[test]
@@ -137,12 +121,12 @@ mod tests {
         }
         for total in 1..=7 {
             let owners: Vec<u64> = (0..total)
-                .filter(|&shard| Sharding { shard, total }.owns_object(&pod))
+                .filter(|&shard| owns_object(Sharding { shard, total }, &pod))
                 .collect();
             assert_eq!(owners.len(), 1, "exactly one of {total} shards owns it");
             let shard = owners[0];
             let s = Sharding { shard, total };
-            assert!(s.owns_object(&d) && s.owns_object(&rs));
+            assert!(owns_object(s, &d) && owns_object(s, &rs));
         }
     }
 

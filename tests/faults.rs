@@ -178,7 +178,7 @@ async fn dropped_watch_connections_lose_nothing() {
         p.faulty.drop_watches();
     }
     let (clean, bad) = converge(&p, 1.0, MINUTE).await;
-    // kube resumes a dropped watch silently (no watcher error); the drops show as re-watches.
+    // A dropped watch is resumed at once (no watcher error); the drops show as re-watches.
     let bad_watches = requests(&bad, Some("watch"), Some("200"));
     let clean_watches = requests(&clean, Some("watch"), Some("200"));
     assert!(

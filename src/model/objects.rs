@@ -1,6 +1,6 @@
 //! The lean inputs of the model: only the fields of Deployments, ReplicaSets and Pods that the
 //! rollout definitions read, already decoded. The watch adapters build these from API objects
-//! (see `crate::convert`); tests build them directly.
+//! (see `crate::decode`); tests build them directly.
 
 use super::Timestamp;
 

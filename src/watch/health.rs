@@ -1,11 +1,11 @@
 //! A layer on the kube client that records every successful API response per watched resource.
 //!
-//! kube's watcher yields nothing when a watch restarts quietly (a dropped connection resumed from
-//! the last resourceVersion in a cluster where nothing changes), so events alone cannot tell a
-//! recovered watch from a failing one. The HTTP answer can: a list or a watch that got a 2xx
-//! response is a success, and readiness is computed from those. Every answer is also counted by
-//! verb and status code (`kube_rollout_exporter_api_requests_total`), which is where dropped
-//! watch connections (resumed silently by kube) and throttling show.
+//! A watch that restarts quietly (a dropped connection resumed from the last resourceVersion in a
+//! cluster where nothing changes) yields no event, so events alone cannot tell a recovered watch
+//! from a failing one. The HTTP answer can: a list or a watch that got a 2xx response is a
+//! success, and readiness is computed from those. Every answer is also counted by verb and status
+//! code (`kube_rollout_exporter_api_requests_total`), which is where dropped watch connections
+//! (resumed without an error) and throttling show.
 
 use std::future::Future;
 use std::pin::Pin;

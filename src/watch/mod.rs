@@ -1,45 +1,66 @@
-//! The watch adapters: kube runtime watchers that turn API objects into model events.
+//! The watch adapters: one list-and-watch loop per resource (and namespace, when scoped) that
+//! turns the API server's bytes into model events.
 //!
-//! One task per resource (and namespace, when scoped): Deployments as full objects (the model
-//! reads their spec and status) decoded sparsely through [`LeanDeployment`], ReplicaSets and Pods
-//! metadata-only through [`Lean`], and the phase source, a second metadata-only pod watch that
-//! sees only finished pods (`status.phase` Succeeded or Failed). A list (initial, or after a watch
-//! gap) is streamed through the model as it arrives, `Init` to `InitDone`, so deletions missed
-//! during a gap are reconciled at its end without holding a second copy of every object (objects
-//! go to the model in batches of [`LIST_BATCH`] under one lock, so the four lists do not queue on
-//! it). Errors are logged, counted and survived (the watcher retries with backoff); a line that
-//! fails to decode is a lost event, so that watch is restarted from a fresh list.
+//! Deployments are watched as full objects (the model reads their spec and status), ReplicaSets
+//! and Pods metadata-only, and the phase source is a second metadata-only pod watch that sees only
+//! finished pods (`status.phase` Succeeded or Failed).
+//!
+//! Each loop does what client-go's reflector does: list in pages (`limit`, `continue`), then watch
+//! from the list's resourceVersion with bookmarks, resume every watch that ends from the last
+//! version seen, relist after 410 Gone (an `ERROR` event, or an expired continue token), and back
+//! off ([`backoff`]) after every failure. A list is streamed through the model as it arrives
+//! (`ListStarted`, `Listed` per object, `ListDone`), so deletions missed during a gap are
+//! reconciled at its end without a second copy of every object. Errors are logged, counted and
+//! survived; a line that does not decode is a lost event, so that watch relists.
+//!
+//! It is built on kube's [`Client`] (authentication, TLS, the [`ApiHealthLayer`]) rather than
+//! kube's watcher because of CPU per event: the response body is split into lines in place
+//! ([`lines`]) and each line decoded from those bytes into borrowed fields ([`crate::decode`]),
+//! and the events of one read go to the model under one lock. See BENCHMARKS.md.
 
+mod backoff;
 mod health;
-mod lean;
+mod lines;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use http_body_util::BodyExt;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource as KubeResource};
-use serde::de::DeserializeOwned;
+use kube::api::{ListParams, WatchParams};
+use kube::client::Body;
+use kube::core::Request;
+use kube::{Client, Resource as KubeResource};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use health::{ApiHealthLayer, resource_of};
-pub use lean::{Lean, LeanDeployment};
 
-use crate::convert;
+use crate::decode::{self, Line, Object, ObjectSeed, Str};
 use crate::error::ConvertError;
 use crate::model::{Change, Event, Resource};
 use crate::selection::Selection;
-use crate::state::Shared;
+use crate::state::{Shared, WatchStats};
+use backoff::{Backoff, jitter};
+use lines::{Lines, TooLong};
 
 /// Objects of a list handed to the model under one lock.
 const LIST_BATCH: usize = 256;
 
 /// The field selector of the phase source: pods that finished.
 pub const FINISHED_PODS: &str = "status.phase!=Pending,status.phase!=Running,status.phase!=Unknown";
+
+/// `timeoutSeconds` of every watch (the server ends it then, and it is resumed).
+const WATCH_TIMEOUT_SECS: u32 = 290;
+
+/// A watch that sends nothing, not even a bookmark, for this long is presumed dead and resumed.
+const WATCH_IDLE: Duration = Duration::from_secs(WATCH_TIMEOUT_SECS as u64 + 5);
+
+/// The pause before relisting after a lost event, so a server that keeps sending garbage is not
+/// hammered.
+const LOST_EVENT_PAUSE: Duration = Duration::from_secs(1);
 
 /// What the exporter watches. RBAC rules are derived from [`WATCHED`] too, so a new watch cannot
 /// ship without its permission.
@@ -63,204 +84,438 @@ pub const WATCHED: &[(&str, &str, &[&str])] = &[
     ("", "pods", &["list", "watch"]),
 ];
 
-/// How one watch stream decodes and delivers its objects.
-struct Spec<K, T> {
+/// One list-and-watch: what it requests and how its objects reach the model.
+struct Spec<T> {
     resource: Resource,
     namespace: Option<String>,
-    api: Api<K>,
-    config: watcher::Config,
-    /// Takes the object: the model's input is moved out of it, not copied.
-    convert: fn(K) -> Result<T, ConvertError>,
+    /// The collection's URL path.
+    path: String,
+    /// Metadata-only (`PartialObjectMetadata`) rather than full objects.
+    metadata: bool,
+    labels: Option<String>,
+    fields: Option<String>,
+    page_size: u32,
+    seed: ObjectSeed,
+    convert: fn(Object<'_>) -> Result<T, ConvertError>,
     wrap: fn(Change<T>) -> Event,
     selection: Selection,
 }
 
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: KubeResource<Scope = k8s_openapi::NamespaceResourceScope>,
-    K::DynamicType: Default,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+impl<T> Spec<T> {
+    fn new(
+        resource: Resource,
+        namespace: Option<&str>,
+        path: String,
+        scope: &Scope,
+        convert: fn(Object<'_>) -> Result<T, ConvertError>,
+        wrap: fn(Change<T>) -> Event,
+    ) -> Self {
+        let deployment = resource == Resource::Deployments;
+        Self {
+            resource,
+            namespace: namespace.map(str::to_string),
+            path,
+            metadata: !deployment,
+            labels: None,
+            fields: None,
+            page_size: scope.page_size,
+            seed: ObjectSeed { deployment },
+            convert,
+            wrap,
+            selection: scope.selection.clone(),
+        }
     }
 }
 
 /// Starts every watch; they run until the process stops.
 pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
-    let namespaces: Vec<Option<String>> = if scope.namespaces.is_empty() {
+    let namespaces: Vec<Option<&str>> = if scope.namespaces.is_empty() {
         vec![None]
     } else {
-        scope.namespaces.iter().cloned().map(Some).collect()
+        scope
+            .namespaces
+            .iter()
+            .map(|ns| Some(ns.as_str()))
+            .collect()
     };
     let mut tasks = Vec::new();
     for ns in namespaces {
-        let base = watcher::Config::default().page_size(scope.page_size);
-        let mut deployments = base.clone();
-        if let Some(selector) = &scope.selector {
-            deployments = deployments.labels(selector);
-        }
-        tasks.push(start(
-            Spec {
-                resource: Resource::Deployments,
-                namespace: ns.clone(),
-                api: api::<LeanDeployment>(&client, ns.as_deref()),
-                config: deployments,
-                convert: |d| convert::deployment(d.into_deployment()),
-                wrap: Event::Deployment,
-                selection: scope.selection.clone(),
-            },
-            shared.clone(),
-        ));
-        tasks.push(start(
-            Spec {
-                resource: Resource::ReplicaSets,
-                namespace: ns.clone(),
-                api: api::<Lean<ReplicaSet>>(&client, ns.as_deref()),
-                config: base.clone(),
-                convert: |rs| convert::replicaset(rs.into_metadata()),
-                wrap: Event::ReplicaSet,
-                selection: scope.selection.clone(),
-            },
-            shared.clone(),
-        ));
-        tasks.push(start(
-            Spec {
-                resource: Resource::Pods,
-                namespace: ns.clone(),
-                api: api::<Lean<Pod>>(&client, ns.as_deref()),
-                config: base.clone(),
-                convert: |p| convert::pod(p.into_metadata()),
-                wrap: Event::Pod,
-                selection: scope.selection.clone(),
-            },
-            shared.clone(),
-        ));
-        tasks.push(start(
-            Spec {
-                resource: Resource::FinishedPods,
-                namespace: ns.clone(),
-                api: api::<Lean<Pod>>(&client, ns.as_deref()),
-                config: base.clone().fields(FINISHED_PODS),
-                convert: |p| convert::finished_pod(p.into_metadata()),
-                wrap: Event::FinishedPod,
-                selection: scope.selection.clone(),
-            },
-            shared.clone(),
-        ));
+        let deployments = Spec {
+            labels: scope.selector.clone(),
+            ..Spec::new(
+                Resource::Deployments,
+                ns,
+                Deployment::url_path(&(), ns),
+                scope,
+                decode::deployment,
+                Event::Deployment,
+            )
+        };
+        tasks.push(start(deployments, client.clone(), shared.clone()));
+        let replicasets = Spec::new(
+            Resource::ReplicaSets,
+            ns,
+            ReplicaSet::url_path(&(), ns),
+            scope,
+            decode::replicaset,
+            Event::ReplicaSet,
+        );
+        tasks.push(start(replicasets, client.clone(), shared.clone()));
+        let pods = Spec::new(
+            Resource::Pods,
+            ns,
+            Pod::url_path(&(), ns),
+            scope,
+            decode::pod,
+            Event::Pod,
+        );
+        tasks.push(start(pods, client.clone(), shared.clone()));
+        let finished = Spec {
+            fields: Some(FINISHED_PODS.to_string()),
+            ..Spec::new(
+                Resource::FinishedPods,
+                ns,
+                Pod::url_path(&(), ns),
+                scope,
+                decode::finished_pod,
+                Event::FinishedPod,
+            )
+        };
+        tasks.push(start(finished, client.clone(), shared.clone()));
     }
     tasks
 }
 
-fn start<K, T>(spec: Spec<K, T>, shared: Arc<Shared>) -> JoinHandle<()>
-where
-    K: KubeResource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    T: Send + 'static,
-{
+fn start<T: Send + 'static>(spec: Spec<T>, client: Client, shared: Arc<Shared>) -> JoinHandle<()> {
     let span = info_span!(
         "watch",
         resource = spec.resource.as_str(),
         namespace = spec.namespace.as_deref().unwrap_or("*")
     );
-    tokio::spawn(run(spec, shared).instrument(span))
+    let watch = ListWatch {
+        spec,
+        client,
+        shared,
+        version: None,
+        lists: 0,
+        batch: Vec::with_capacity(LIST_BATCH),
+        backoff: Backoff::default(),
+    };
+    tokio::spawn(watch.run().instrument(span))
 }
 
-/// Whether a watch error means a line was lost (it did not decode): kube skips it and goes on,
-/// so the object it carried would stay stale until the next relist.
-fn is_lost_event(e: &watcher::Error) -> bool {
-    matches!(e, watcher::Error::WatchFailed(kube::Error::SerdeError(_)))
+/// Why a list or a watch stopped.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("request failed: {0}")]
+    Request(#[from] kube::Error),
+    #[error("the API server answered {code}: {message}")]
+    Status { code: u16, message: String },
+    #[error("a list page did not decode: {0}")]
+    Page(serde_json::Error),
+    #[error("a watch event did not decode and was lost: {0}")]
+    Lost(serde_json::Error),
+    #[error("a watch line exceeded {} MiB", lines::MAX_LINE >> 20)]
+    TooLong,
+    #[error("a list or an event without a resourceVersion")]
+    NoResourceVersion,
 }
 
-async fn run<K, T>(spec: Spec<K, T>, shared: Arc<Shared>)
-where
-    K: KubeResource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-    T: Send + 'static,
-{
-    let stats = shared.watch(spec.resource);
-    let mut lists = 0u64;
-    let mut listed = 0u64;
-    let mut batch: Vec<Event> = Vec::with_capacity(LIST_BATCH);
-    loop {
-        let mut stream = watcher(spec.api.clone(), spec.config.clone())
-            .default_backoff()
-            .boxed();
-        while let Some(item) = stream.next().await {
-            let now = Instant::now();
-            match item {
-                Ok(watcher::Event::Init) => {
-                    batch.push((spec.wrap)(Change::ListStarted(spec.namespace.clone())));
-                    shared.handle_all(batch.drain(..));
-                    if lists > 0 {
-                        stats.restarts.fetch_add(1, Ordering::Relaxed);
-                        debug!("relisting");
-                    }
-                    lists += 1;
-                    listed = 0u64;
-                    stats.success(now);
-                }
-                Ok(watcher::Event::InitApply(obj)) => {
-                    stats.events.fetch_add(1, Ordering::Relaxed);
-                    if !spec.selection.keeps_object(obj.meta()) {
-                        continue;
-                    }
-                    match (spec.convert)(obj) {
-                        Ok(t) => {
-                            listed += 1;
-                            batch.push((spec.wrap)(Change::Listed(t)));
-                            if batch.len() >= LIST_BATCH {
-                                shared.handle_all(batch.drain(..));
-                            }
-                        }
-                        Err(e) => skip(stats, &e),
-                    }
-                }
-                Ok(watcher::Event::InitDone) => {
-                    batch.push((spec.wrap)(Change::ListDone(spec.namespace.clone())));
-                    shared.handle_all(batch.drain(..));
-                    stats.success(now);
-                    info!(objects = listed, "list complete");
-                }
-                Ok(watcher::Event::Apply(obj)) => {
-                    stats.events.fetch_add(1, Ordering::Relaxed);
-                    stats.success(now);
-                    if !spec.selection.keeps_object(obj.meta()) {
-                        continue;
-                    }
-                    match (spec.convert)(obj) {
-                        Ok(t) => shared.handle((spec.wrap)(Change::Applied(t))),
-                        Err(e) => skip(stats, &e),
-                    }
-                }
-                Ok(watcher::Event::Delete(obj)) => {
-                    stats.events.fetch_add(1, Ordering::Relaxed);
-                    stats.success(now);
-                    if !spec.selection.keeps_object(obj.meta()) {
-                        continue;
-                    }
-                    match (spec.convert)(obj) {
-                        Ok(t) => shared.handle((spec.wrap)(Change::Deleted(t))),
-                        Err(e) => skip(stats, &e),
-                    }
-                }
-                Err(e) => {
-                    // What a failed list applied so far stays applied (it starts again).
-                    shared.handle_all(batch.drain(..));
-                    stats.error(now);
-                    warn!(error = %e, "watch error; retrying with backoff");
-                    if is_lost_event(&e) {
-                        warn!("an event did not decode and was lost: relisting");
-                        break;
-                    }
-                }
-            }
-        }
-        // The stream ended (lost event): start again from a fresh list, after a short pause so
-        // a server that keeps sending garbage is not hammered.
-        tokio::time::sleep(Duration::from_secs(1)).await;
+impl From<TooLong> for Failure {
+    fn from(_: TooLong) -> Self {
+        Failure::TooLong
     }
 }
 
-fn skip(stats: &crate::state::WatchStats, e: &ConvertError) {
-    stats.error(Instant::now());
-    warn!(error = %e, "object skipped");
+impl From<kube::core::request::Error> for Failure {
+    fn from(e: kube::core::request::Error) -> Self {
+        Failure::Request(kube::Error::BuildRequest(e))
+    }
+}
+
+impl Failure {
+    /// Whether what is known can no longer be resumed from, and only a fresh list recovers: the
+    /// version is gone (410), or an event was lost.
+    fn needs_relist(&self) -> bool {
+        match self {
+            Failure::Status { code, .. } => *code == 410,
+            Failure::Lost(_) | Failure::TooLong | Failure::NoResourceVersion => true,
+            Failure::Request(_) | Failure::Page(_) => false,
+        }
+    }
+}
+
+/// How a watch ended without failing.
+enum Ended {
+    /// The server ended it (its timeout), or it was idle too long.
+    Normally,
+    /// At once and without a single line: resumed after a pause, not in a tight loop.
+    Empty,
+}
+
+/// One resource's list-and-watch loop.
+struct ListWatch<T> {
+    spec: Spec<T>,
+    client: Client,
+    shared: Arc<Shared>,
+    /// The resourceVersion to resume from; `None` until a list completes, and after a failure
+    /// that needs a relist.
+    version: Option<String>,
+    lists: u64,
+    /// Events not yet handed to the model.
+    batch: Vec<Event>,
+    /// Grows with consecutive failures; reset by every 2xx answer.
+    backoff: Backoff,
+}
+
+impl<T> ListWatch<T> {
+    async fn run(mut self) {
+        loop {
+            let result = if self.version.is_some() {
+                self.watch().await
+            } else {
+                self.list().await.map(|()| Ended::Normally)
+            };
+            // What a failed list or watch decoded before failing stays applied.
+            self.flush();
+            let now = Instant::now();
+            let pause = match result {
+                Ok(Ended::Normally) => continue,
+                Ok(Ended::Empty) => {
+                    let pause = self.backoff.delay(now, jitter());
+                    debug!(
+                        ?pause,
+                        "the watch ended at once and empty; resuming after a pause"
+                    );
+                    pause
+                }
+                Err(e) => {
+                    self.stats().error(now);
+                    if e.needs_relist() {
+                        self.version = None;
+                    }
+                    let pause = match e {
+                        Failure::Lost(_) => LOST_EVENT_PAUSE,
+                        _ => self.backoff.delay(now, jitter()),
+                    };
+                    let relist = self.version.is_none();
+                    warn!(error = %e, ?pause, relist, "watch error; retrying");
+                    pause
+                }
+            };
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    fn stats(&self) -> &WatchStats {
+        self.shared.watch(self.spec.resource)
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            self.shared.handle_all(self.batch.drain(..));
+        }
+    }
+
+    /// Sends a request; a non-2xx answer is a [`Failure::Status`] with the server's message.
+    async fn send(&mut self, request: hyper::Request<Vec<u8>>) -> Result<Body, Failure> {
+        let response = self.client.send(request.map(Body::from)).await?;
+        let status = response.status();
+        if status.is_success() {
+            self.backoff.reset();
+            return Ok(response.into_body());
+        }
+        let body = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .unwrap_or_default();
+        Err(Failure::Status {
+            code: status.as_u16(),
+            message: decode::status_message(&body),
+        })
+    }
+
+    /// Lists every object, page by page, streaming them through the model; on success the
+    /// watch resumes from the list's resourceVersion.
+    async fn list(&mut self) -> Result<(), Failure> {
+        let namespace = self.spec.namespace.clone();
+        self.batch
+            .push((self.spec.wrap)(Change::ListStarted(namespace.clone())));
+        self.flush();
+        if self.lists > 0 {
+            self.stats().restarts.fetch_add(1, Ordering::Relaxed);
+            debug!("relisting");
+        }
+        self.lists += 1;
+        let mut listed = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let params = ListParams {
+                label_selector: self.spec.labels.clone(),
+                field_selector: self.spec.fields.clone(),
+                limit: Some(self.spec.page_size),
+                continue_token: token.take(),
+                ..ListParams::default()
+            };
+            let request = Request::new(&self.spec.path);
+            let request = if self.spec.metadata {
+                request.list_metadata(&params)?
+            } else {
+                request.list(&params)?
+            };
+            let page = self.send(request).await?.collect_bytes().await?;
+            let (spec, shared, batch) = (&self.spec, &self.shared, &mut self.batch);
+            let stats = shared.watch(spec.resource);
+            let meta = decode::list_page(&page, spec.seed, &mut |o| {
+                if accept(spec, stats, o, Change::Listed, batch) {
+                    listed += 1;
+                }
+                if batch.len() >= LIST_BATCH {
+                    shared.handle_all(batch.drain(..));
+                }
+            })
+            .map_err(Failure::Page)?;
+            let nonempty = |s: Option<Str<'_>>| s.map(Str::into_string).filter(|s| !s.is_empty());
+            token = nonempty(meta.continue_);
+            if token.is_none() {
+                let version = nonempty(meta.resource_version).ok_or(Failure::NoResourceVersion)?;
+                self.batch
+                    .push((self.spec.wrap)(Change::ListDone(namespace)));
+                self.flush();
+                self.stats().success(Instant::now());
+                info!(objects = listed, "list complete");
+                self.version = Some(version);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Watches from `self.version` until the server ends the watch or the connection breaks,
+    /// handing the events of each read to the model under one lock.
+    async fn watch(&mut self) -> Result<Ended, Failure> {
+        let params = WatchParams {
+            label_selector: self.spec.labels.clone(),
+            field_selector: self.spec.fields.clone(),
+            timeout: Some(WATCH_TIMEOUT_SECS),
+            bookmarks: true,
+            ..WatchParams::default()
+        };
+        let version = self.version.as_deref().unwrap_or_default();
+        let request = Request::new(&self.spec.path);
+        let request = if self.spec.metadata {
+            request.watch_metadata(&params, version)?
+        } else {
+            request.watch(&params, version)?
+        };
+        let started = Instant::now();
+        let mut body = self.send(request).await?;
+        let mut lines = Lines::default();
+        let mut seen = false;
+        loop {
+            let frame = match tokio::time::timeout(WATCH_IDLE, body.frame()).await {
+                Err(_) => {
+                    debug!("the watch was idle too long; resuming");
+                    return Ok(Ended::Normally);
+                }
+                Ok(None) => break,
+                Ok(Some(Ok(frame))) => frame,
+                // The connection broke (a proxy or the server went away): resumed at once, as
+                // client-go resumes a watch that ends with an unexpected EOF.
+                Ok(Some(Err(e))) => {
+                    debug!(error = %e, "the watch connection broke; resuming");
+                    break;
+                }
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let (spec, shared, batch, version) =
+                (&self.spec, &self.shared, &mut self.batch, &mut self.version);
+            let stats = shared.watch(spec.resource);
+            let result = lines.feed(&data, |line| {
+                seen = true;
+                on_line(spec, stats, line, version, batch)
+            });
+            stats.success(Instant::now());
+            self.flush();
+            result?;
+        }
+        if !seen && started.elapsed() < Duration::from_secs(1) {
+            return Ok(Ended::Empty);
+        }
+        Ok(Ended::Normally)
+    }
+}
+
+/// One watch line: its event goes to `batch`, its resourceVersion becomes the one to resume from.
+fn on_line<T>(
+    spec: &Spec<T>,
+    stats: &WatchStats,
+    line: &[u8],
+    version: &mut Option<String>,
+    batch: &mut Vec<Event>,
+) -> Result<(), Failure> {
+    let line = Line::decode(line, spec.seed).map_err(Failure::Lost)?;
+    let (object, change): (Object<'_>, fn(T) -> Change<T>) = match line {
+        Line::Added(o) | Line::Modified(o) => (o, Change::Applied),
+        Line::Deleted(o) => (o, Change::Deleted),
+        Line::Bookmark(o) => {
+            resume_at(version, &o)?;
+            return Ok(());
+        }
+        Line::Error(o) => {
+            return Err(Failure::Status {
+                code: o.code.unwrap_or(500),
+                message: o
+                    .message
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+            });
+        }
+    };
+    resume_at(version, &object)?;
+    accept(spec, stats, object, change, batch);
+    Ok(())
+}
+
+/// Records an event's resourceVersion as the one to resume from (reusing the string).
+fn resume_at(version: &mut Option<String>, o: &Object<'_>) -> Result<(), Failure> {
+    let rv = o
+        .metadata
+        .resource_version
+        .as_ref()
+        .map(Str::as_str)
+        .filter(|rv| !rv.is_empty())
+        .ok_or(Failure::NoResourceVersion)?;
+    let v = version.get_or_insert_with(String::new);
+    v.clear();
+    v.push_str(rv);
+    Ok(())
+}
+
+/// Counts an object and, unless the selection drops it or it cannot be used, queues its event.
+/// Whether it was queued.
+fn accept<T>(
+    spec: &Spec<T>,
+    stats: &WatchStats,
+    object: Object<'_>,
+    change: fn(T) -> Change<T>,
+    batch: &mut Vec<Event>,
+) -> bool {
+    stats.events.fetch_add(1, Ordering::Relaxed);
+    if !spec.selection.keeps_object(&object.metadata) {
+        return false;
+    }
+    match (spec.convert)(object) {
+        Ok(t) => {
+            batch.push((spec.wrap)(change(t)));
+            true
+        }
+        Err(e) => {
+            stats.error(Instant::now());
+            warn!(error = %e, "object skipped");
+            false
+        }
+    }
 }

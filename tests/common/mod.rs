@@ -11,13 +11,12 @@
 
 use std::path::PathBuf;
 
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube_rollout_exporter::convert;
+use kube_rollout_exporter::decode::{self, Line, Object, ObjectSeed};
+use kube_rollout_exporter::error::ConvertError;
 use kube_rollout_exporter::model::{
-    Change, Event, Model, ModelConfig, Phase, Timestamp, WorkloadKey, WorkloadMetrics,
+    Change, Event, FinishedPod, Model, ModelConfig, Phase, Timestamp, WorkloadKey, WorkloadMetrics,
 };
+use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 pub mod exporter;
@@ -44,12 +43,8 @@ fn json(scenario: &str, file: &str) -> Value {
     serde_json::from_str(&read(scenario, file)).expect("recording is JSON")
 }
 
-fn meta(object: &Value) -> ObjectMeta {
-    serde_json::from_value(object["metadata"].clone()).expect("metadata decodes")
-}
-
-/// `(receive time, event type, object)` for every line of a watch stream.
-fn stream(scenario: &str, file: &str) -> Vec<(Timestamp, String, Value)> {
+/// `(receive time, line)` for every line of a watch stream.
+fn stream(scenario: &str, file: &str) -> Vec<(Timestamp, String)> {
     let lines = read(scenario, file);
     let times = read(scenario, &format!("{file}.times"));
     let lines: Vec<&str> = lines.lines().collect();
@@ -63,95 +58,126 @@ fn stream(scenario: &str, file: &str) -> Vec<(Timestamp, String, Value)> {
         .iter()
         .zip(times)
         .map(|(line, t)| {
-            let v: Value = serde_json::from_str(line).expect("watch line is JSON");
             let t: f64 = t.parse().expect("receive time is a number");
-            (
-                Timestamp::from_secs_f64(t),
-                v["type"].as_str().expect("event type").to_string(),
-                v["object"].clone(),
-            )
+            (Timestamp::from_secs_f64(t), line.to_string())
         })
         .collect()
 }
 
-fn change<T>(kind: &str, obj: T) -> Change<T> {
-    match kind {
-        "DELETED" => Change::Deleted(obj),
-        "ADDED" | "MODIFIED" => Change::Applied(obj),
-        other => panic!("unexpected event type {other} in a recording"),
-    }
+type Convert<T> = fn(Object<'_>) -> Result<T, ConvertError>;
+
+/// Every item of a recorded list, decoded as the exporter decodes its list pages.
+fn list<T>(scenario: &str, file: &str, seed: ObjectSeed, convert: Convert<T>) -> Vec<T> {
+    let text = read(scenario, file);
+    let mut items = Vec::new();
+    decode::list_page(text.as_bytes(), seed, &mut |o| {
+        items.push(convert(o).expect("usable object"))
+    })
+    .expect("list decodes");
+    items
 }
 
-fn is_finished(pod: &Pod) -> bool {
+/// Every line of a recorded watch, decoded as the exporter decodes its watch lines.
+fn watch<T>(
+    scenario: &str,
+    file: &str,
+    seed: ObjectSeed,
+    convert: Convert<T>,
+) -> Vec<(Timestamp, Change<T>)> {
+    stream(scenario, file)
+        .into_iter()
+        .map(|(t, line)| {
+            let change = match Line::decode(line.as_bytes(), seed).expect("line decodes") {
+                Line::Added(o) | Line::Modified(o) => Change::Applied(convert(o).expect("usable")),
+                Line::Deleted(o) => Change::Deleted(convert(o).expect("usable")),
+                other => panic!("unexpected {other:?} in a recording"),
+            };
+            (t, change)
+        })
+        .collect()
+}
+
+fn is_finished(pod: &Value) -> bool {
     matches!(
-        pod.status.as_ref().and_then(|s| s.phase.as_deref()),
+        pod["status"]["phase"].as_str(),
         Some("Succeeded" | "Failed")
     )
 }
 
+/// A full pod as the phase source sees it (its metadata).
+fn finished(pod: &Value) -> FinishedPod {
+    let bytes = serde_json::to_vec(pod).expect("JSON");
+    let o = META
+        .deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
+        .expect("pod decodes");
+    decode::finished_pod(o).expect("usable Pod")
+}
+
+const FULL: ObjectSeed = ObjectSeed { deployment: true };
+const META: ObjectSeed = ObjectSeed { deployment: false };
+
 /// The initial relists of every resource, as the exporter's first sync delivers them.
 pub fn initial_lists(scenario: &str) -> Vec<Event> {
-    let deployments = json(scenario, "list-deployments.json")["items"]
+    let finished_pods = json(scenario, "list-pods.json")["items"]
         .as_array()
         .expect("items")
         .iter()
-        .map(|o| {
-            let d: Deployment = serde_json::from_value(o.clone()).expect("Deployment decodes");
-            convert::deployment(d).expect("usable Deployment")
-        })
-        .collect();
-    let replicasets = json(scenario, "list-replicasets.meta.json")["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|o| convert::replicaset(meta(o)).expect("usable ReplicaSet"))
-        .collect();
-    let pods = json(scenario, "list-pods.meta.json")["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|o| convert::pod(meta(o)).expect("usable Pod"))
-        .collect();
-    let finished = json(scenario, "list-pods.json")["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter_map(|o| {
-            let p: Pod = serde_json::from_value(o.clone()).expect("Pod decodes");
-            is_finished(&p).then(|| convert::finished_pod(p.metadata).expect("usable Pod"))
-        })
+        .filter(|p| is_finished(p))
+        .map(finished)
         .collect();
     vec![
-        Event::Deployment(Change::Relisted(deployments)),
-        Event::ReplicaSet(Change::Relisted(replicasets)),
-        Event::Pod(Change::Relisted(pods)),
-        Event::FinishedPod(Change::Relisted(finished)),
+        Event::Deployment(Change::Relisted(list(
+            scenario,
+            "list-deployments.json",
+            FULL,
+            decode::deployment,
+        ))),
+        Event::ReplicaSet(Change::Relisted(list(
+            scenario,
+            "list-replicasets.meta.json",
+            META,
+            decode::replicaset,
+        ))),
+        Event::Pod(Change::Relisted(list(
+            scenario,
+            "list-pods.meta.json",
+            META,
+            decode::pod,
+        ))),
+        Event::FinishedPod(Change::Relisted(finished_pods)),
     ]
 }
 
 /// Every watch event of the recording, merged by receive time (ties keep stream order).
 pub fn watch_events(scenario: &str) -> Vec<(Timestamp, Event)> {
     let mut events = Vec::new();
-    for (t, kind, o) in stream(scenario, "watch-deployments.jsonl") {
-        let d: Deployment = serde_json::from_value(o).expect("Deployment decodes");
-        let d = convert::deployment(d).expect("usable Deployment");
-        events.push((t, Event::Deployment(change(&kind, d))));
+    for (t, c) in watch(
+        scenario,
+        "watch-deployments.jsonl",
+        FULL,
+        decode::deployment,
+    ) {
+        events.push((t, Event::Deployment(c)));
     }
-    for (t, kind, o) in stream(scenario, "watch-replicasets.meta.jsonl") {
-        let rs = convert::replicaset(meta(&o)).expect("usable ReplicaSet");
-        events.push((t, Event::ReplicaSet(change(&kind, rs))));
+    for (t, c) in watch(
+        scenario,
+        "watch-replicasets.meta.jsonl",
+        META,
+        decode::replicaset,
+    ) {
+        events.push((t, Event::ReplicaSet(c)));
     }
-    for (t, kind, o) in stream(scenario, "watch-pods.meta.jsonl") {
-        let p = convert::pod(meta(&o)).expect("usable Pod");
-        events.push((t, Event::Pod(change(&kind, p))));
+    for (t, c) in watch(scenario, "watch-pods.meta.jsonl", META, decode::pod) {
+        events.push((t, Event::Pod(c)));
     }
     let mut in_finished_set = std::collections::HashSet::new();
-    for (t, kind, o) in stream(scenario, "watch-pods.jsonl") {
-        let p: Pod = serde_json::from_value(o).expect("Pod decodes");
-        let f = convert::finished_pod(p.metadata.clone()).expect("usable Pod");
-        let event = match kind.as_str() {
+    for (t, line) in stream(scenario, "watch-pods.jsonl") {
+        let v: Value = serde_json::from_str(&line).expect("watch line is JSON");
+        let kind = v["type"].as_str().expect("event type");
+        let f = finished(&v["object"]);
+        let event = match kind {
             "DELETED" if in_finished_set.remove(&f.key) => Change::Deleted(f),
-            _ if is_finished(&p) && kind != "DELETED" => {
+            _ if is_finished(&v["object"]) && kind != "DELETED" => {
                 in_finished_set.insert(f.key.clone());
                 Change::Applied(f)
             }
