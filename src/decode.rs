@@ -69,15 +69,105 @@ impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     }
 }
 
-/// An RFC 3339 timestamp (`metav1.Time`), parsed as k8s-openapi's `Time` parses it.
+/// A map key as raw bytes: keys are only compared with the ones the model reads, so they are
+/// not checked for UTF-8 (serde_json does that for every string it hands out as `str`).
+struct Key<'a>(Cow<'a, [u8]>);
+
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map key")
+    }
+    fn visit_borrowed_bytes<E: de::Error>(self, b: &'de [u8]) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(b)))
+    }
+    fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(b.to_vec())))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(s.as_bytes())))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(s.as_bytes().to_vec())))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_bytes(KeyVisitor)
+    }
+}
+
+/// An RFC 3339 timestamp (`metav1.Time`). The API server always writes UTC with whole seconds
+/// (`2026-11-27T19:00:00Z`), which is read directly; any other form goes through jiff, as
+/// k8s-openapi's `Time` reads it (the tests check both agree).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Time(pub Timestamp);
+
+impl Time {
+    pub fn parse(s: &str) -> Result<Self, jiff::Error> {
+        if let Some(t) = utc_seconds(s.as_bytes()) {
+            return Ok(Time(t));
+        }
+        let t: jiff::Timestamp = s.parse()?;
+        Ok(Time(Timestamp::from_micros(t.as_microsecond())))
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` with a valid date and time, else `None`.
+fn utc_seconds(b: &[u8]) -> Option<Timestamp> {
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return None;
+    }
+    let number = |from: usize, to: usize| -> Option<i64> {
+        b[from..to].iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (number(0, 4)?, number(5, 7)?, number(8, 10)?);
+    let (hour, minute, second) = (number(11, 13)?, number(14, 16)?, number(17, 19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    // Years at the ends of jiff's range are left to it.
+    if !(1..=9998).contains(&year)
+        || day < 1
+        || day > month_days
+        || hour > 23
+        || minute > 59
+        || second > 59
+    {
+        return None;
+    }
+    // Days since 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = days * 86_400 + hour * 3_600 + minute * 60 + second;
+    Some(Timestamp::from_micros(seconds * 1_000_000))
+}
 
 impl<'de> Deserialize<'de> for Time {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = Str::deserialize(d)?;
-        let t: jiff::Timestamp = s.as_str().parse().map_err(de::Error::custom)?;
-        Ok(Time(Timestamp::from_micros(t.as_microsecond())))
+        Time::parse(s.as_str()).map_err(de::Error::custom)
     }
 }
 
@@ -86,14 +176,40 @@ impl<'de> Deserialize<'de> for Time {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Controller<'a>(pub Option<(Str<'a>, Str<'a>)>);
 
-#[derive(Deserialize)]
-struct Owner<'a> {
-    #[serde(borrow)]
-    kind: Str<'a>,
-    #[serde(borrow)]
-    name: Str<'a>,
-    #[serde(default)]
-    controller: Option<bool>,
+/// One owner reference: kind, name and whether it is the controller.
+struct Owner<'a>(Option<Str<'a>>, Option<Str<'a>>, bool);
+
+impl<'de> Visitor<'de> for Owner<'de> {
+    type Value = Owner<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an owner reference")
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Owner<'de>, A::Error> {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                b"kind" => self.0 = Some(map.next_value()?),
+                b"name" => self.1 = Some(map.next_value()?),
+                b"controller" => self.2 = map.next_value::<Option<bool>>()? == Some(true),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Owner<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let owner = d.deserialize_map(Owner(None, None, false))?;
+        if owner.0.is_none() {
+            return Err(de::Error::missing_field("kind"));
+        }
+        if owner.1.is_none() {
+            return Err(de::Error::missing_field("name"));
+        }
+        Ok(owner)
+    }
 }
 
 struct ControllerVisitor;
@@ -106,8 +222,8 @@ impl<'de> Visitor<'de> for ControllerVisitor {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Controller<'de>, A::Error> {
         let mut found = None;
         while let Some(owner) = seq.next_element::<Owner<'de>>()? {
-            if found.is_none() && owner.controller == Some(true) {
-                found = Some((owner.kind, owner.name));
+            if let (None, Owner(Some(kind), Some(name), true)) = (&found, owner) {
+                found = Some((kind, name));
             }
         }
         Ok(Controller(found))
@@ -120,9 +236,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for Controller<'a> {
     }
 }
 
-/// A string map of which only the value of `key` is read; the others are skipped without
+/// A string map of which only the value of one key is read; the others are skipped without
 /// allocating them.
-struct OneKey(&'static str);
+struct OneKey(&'static [u8]);
 
 impl<'de> Visitor<'de> for OneKey {
     type Value = Option<Str<'de>>;
@@ -131,8 +247,8 @@ impl<'de> Visitor<'de> for OneKey {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Str<'de>>, A::Error> {
         let mut found = None;
-        while let Some(key) = map.next_key::<Str<'de>>()? {
-            if key.as_str() == self.0 {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            if *key.0 == *self.0 {
                 found = Some(map.next_value::<Str<'de>>()?);
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -148,7 +264,8 @@ pub struct Revision<'a>(pub Option<Str<'a>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Revision<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(OneKey(REVISION_ANNOTATION)).map(Revision)
+        d.deserialize_map(OneKey(REVISION_ANNOTATION.as_bytes()))
+            .map(Revision)
     }
 }
 
@@ -158,33 +275,77 @@ pub struct TemplateHash<'a>(pub Option<Str<'a>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for TemplateHash<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(OneKey(POD_TEMPLATE_HASH))
+        d.deserialize_map(OneKey(POD_TEMPLATE_HASH.as_bytes()))
             .map(TemplateHash)
     }
 }
 
 /// The metadata the model reads.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, Default)]
 pub struct Meta<'a> {
-    #[serde(borrow)]
     pub name: Option<Str<'a>>,
-    #[serde(borrow)]
     pub namespace: Option<Str<'a>>,
-    #[serde(borrow)]
     pub uid: Option<Str<'a>>,
-    #[serde(borrow)]
     pub resource_version: Option<Str<'a>>,
     pub generation: Option<i64>,
     pub creation_timestamp: Option<Time>,
     pub deletion_timestamp: Option<Time>,
     pub deletion_grace_period_seconds: Option<i64>,
-    #[serde(borrow, default)]
     pub owner_references: Option<Controller<'a>>,
-    #[serde(borrow, default)]
     pub annotations: Option<Revision<'a>>,
-    #[serde(borrow, default)]
     pub labels: Option<TemplateHash<'a>>,
+}
+
+/// Decodes `metadata` into a [`Meta`] in place (a watch event is decoded without moving its
+/// object around); `null` leaves it empty.
+struct MetaInto<'o, 'a>(&'o mut Meta<'a>);
+
+impl<'de> Visitor<'de> for MetaInto<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("object metadata")
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let m = self.0;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                b"name" => m.name = map.next_value()?,
+                b"namespace" => m.namespace = map.next_value()?,
+                b"uid" => m.uid = map.next_value()?,
+                b"resourceVersion" => m.resource_version = map.next_value()?,
+                b"generation" => m.generation = map.next_value()?,
+                b"creationTimestamp" => m.creation_timestamp = map.next_value()?,
+                b"deletionTimestamp" => m.deletion_timestamp = map.next_value()?,
+                b"deletionGracePeriodSeconds" => {
+                    m.deletion_grace_period_seconds = map.next_value()?
+                }
+                b"ownerReferences" => m.owner_references = map.next_value()?,
+                b"annotations" => m.annotations = map.next_value()?,
+                b"labels" => m.labels = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for MetaInto<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
 }
 
 impl Meta<'_> {
@@ -317,113 +478,148 @@ pub struct Object<'a> {
     pub message: Option<Str<'a>>,
 }
 
-/// Decodes one object; `spec` and `status` are read only for Deployments.
+/// How objects are decoded: `spec` and `status` are read only for Deployments.
 #[derive(Clone, Copy, Debug)]
 pub struct ObjectSeed {
     pub deployment: bool,
 }
 
-impl<'de> Visitor<'de> for ObjectSeed {
-    type Value = Object<'de>;
+/// Decodes an object into an [`Object`] in place.
+struct ObjectInto<'o, 'a> {
+    deployment: bool,
+    object: &'o mut Object<'a>,
+}
+
+impl<'de> Visitor<'de> for ObjectInto<'_, 'de> {
+    type Value = ();
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("an API object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Object<'de>, A::Error> {
-        let mut o = Object::default();
-        while let Some(key) = map.next_key::<Str<'de>>()? {
-            match key.as_str() {
-                "metadata" => {
-                    o.metadata = map.next_value::<Option<Meta<'de>>>()?.unwrap_or_default()
-                }
-                "spec" if self.deployment => o.spec = map.next_value()?,
-                "status" if self.deployment => {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let o = self.object;
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                b"metadata" => map.next_value_seed(MetaInto(&mut o.metadata))?,
+                b"spec" if self.deployment => o.spec = map.next_value()?,
+                b"status" if self.deployment => {
                     o.status = map
                         .next_value::<Option<StatusField<'de>>>()?
                         .and_then(|s| s.0)
                 }
-                "code" => o.code = map.next_value()?,
-                "reason" => o.reason = map.next_value()?,
-                "message" => o.message = map.next_value()?,
+                b"code" => o.code = map.next_value()?,
+                b"reason" => o.reason = map.next_value()?,
+                b"message" => o.message = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        Ok(o)
+        Ok(())
     }
 }
 
-impl<'de> DeserializeSeed<'de> for ObjectSeed {
-    type Value = Object<'de>;
+impl<'de> DeserializeSeed<'de> for ObjectInto<'_, 'de> {
+    type Value = ();
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Object<'de>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         d.deserialize_map(self)
     }
 }
 
-/// One line of a watch.
-#[derive(Clone, Debug)]
-pub enum Line<'a> {
-    Added(Object<'a>),
-    Modified(Object<'a>),
-    Deleted(Object<'a>),
-    /// Only `metadata.resourceVersion` is meaningful.
-    Bookmark(Object<'a>),
-    /// A `Status` object: the watch failed (410 Expired means: relist).
-    Error(Object<'a>),
-}
-
-impl<'a> Line<'a> {
-    /// Decodes one watch line (without its newline).
-    pub fn decode(line: &'a [u8], seed: ObjectSeed) -> Result<Self, serde_json::Error> {
-        let mut de = serde_json::Deserializer::from_slice(line);
-        let line = LineSeed(seed).deserialize(&mut de)?;
-        de.end()?;
-        Ok(line)
+/// Decodes one object (a list item, a `Status` answer).
+pub fn object<'a>(bytes: &'a [u8], seed: ObjectSeed) -> Result<Object<'a>, serde_json::Error> {
+    let mut object = Object::default();
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    ObjectInto {
+        deployment: seed.deployment,
+        object: &mut object,
     }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(object)
 }
 
-struct LineSeed(ObjectSeed);
+/// The type of a watch event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+    /// Only the object's `metadata.resourceVersion` is meaningful.
+    Bookmark,
+    /// The object is a `Status`: the watch failed (code 410 means: relist).
+    Error,
+}
 
-impl<'de> Visitor<'de> for LineSeed {
-    type Value = Line<'de>;
+/// Decodes one watch line (without its newline): its type, and its object into `object`.
+pub fn watch_line<'a>(
+    line: &'a [u8],
+    seed: ObjectSeed,
+    object: &mut Object<'a>,
+) -> Result<EventType, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    let event = LineInto {
+        deployment: seed.deployment,
+        object,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(event)
+}
+
+struct LineInto<'o, 'a> {
+    deployment: bool,
+    object: &'o mut Object<'a>,
+}
+
+impl<'de> Visitor<'de> for LineInto<'_, 'de> {
+    type Value = EventType;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a watch event")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line<'de>, A::Error> {
-        let mut type_: Option<Str<'de>> = None;
-        let mut object = None;
-        while let Some(key) = map.next_key::<Str<'de>>()? {
-            match key.as_str() {
-                "type" => type_ = Some(map.next_value()?),
-                "object" => object = Some(map.next_value_seed(self.0)?),
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventType, A::Error> {
+        let (mut event, mut object) = (None, false);
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                b"type" => {
+                    event = Some(match &*map.next_value::<Key<'de>>()?.0 {
+                        b"ADDED" => EventType::Added,
+                        b"MODIFIED" => EventType::Modified,
+                        b"DELETED" => EventType::Deleted,
+                        b"BOOKMARK" => EventType::Bookmark,
+                        b"ERROR" => EventType::Error,
+                        other => {
+                            return Err(de::Error::unknown_variant(
+                                &String::from_utf8_lossy(other),
+                                &["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"],
+                            ));
+                        }
+                    })
+                }
+                b"object" => {
+                    *self.object = Object::default();
+                    map.next_value_seed(ObjectInto {
+                        deployment: self.deployment,
+                        object: &mut *self.object,
+                    })?;
+                    object = true;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        let object = object.ok_or_else(|| de::Error::missing_field("object"))?;
-        let type_ = type_.ok_or_else(|| de::Error::missing_field("type"))?;
-        Ok(match type_.as_str() {
-            "ADDED" => Line::Added(object),
-            "MODIFIED" => Line::Modified(object),
-            "DELETED" => Line::Deleted(object),
-            "BOOKMARK" => Line::Bookmark(object),
-            "ERROR" => Line::Error(object),
-            other => {
-                return Err(de::Error::unknown_variant(
-                    other,
-                    &["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"],
-                ));
-            }
-        })
+        if !object {
+            return Err(de::Error::missing_field("object"));
+        }
+        event.ok_or_else(|| de::Error::missing_field("type"))
     }
 }
 
-impl<'de> DeserializeSeed<'de> for LineSeed {
-    type Value = Line<'de>;
+impl<'de> DeserializeSeed<'de> for LineInto<'_, 'de> {
+    type Value = EventType;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Line<'de>, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<EventType, D::Error> {
         d.deserialize_map(self)
     }
 }
@@ -442,7 +638,7 @@ pub struct ListMeta<'a> {
 pub fn list_page<'a>(
     page: &'a [u8],
     seed: ObjectSeed,
-    each: &mut dyn FnMut(Object<'a>),
+    each: &mut dyn FnMut(&mut Object<'a>),
 ) -> Result<ListMeta<'a>, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(page);
     let meta = PageSeed { seed, each }.deserialize(&mut de)?;
@@ -452,7 +648,7 @@ pub fn list_page<'a>(
 
 struct PageSeed<'f, 'a> {
     seed: ObjectSeed,
-    each: &'f mut dyn FnMut(Object<'a>),
+    each: &'f mut dyn FnMut(&mut Object<'a>),
 }
 
 impl<'de> Visitor<'de> for PageSeed<'_, 'de> {
@@ -466,10 +662,10 @@ impl<'de> Visitor<'de> for PageSeed<'_, 'de> {
             seed: self.seed,
             each: self.each,
         });
-        while let Some(key) = map.next_key::<Str<'de>>()? {
-            match key.as_str() {
-                "metadata" => meta = map.next_value()?,
-                "items" => match items.take() {
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match &*key.0 {
+                b"metadata" => meta = map.next_value()?,
+                b"items" => match items.take() {
                     Some(seed) => map.next_value_seed(seed)?,
                     None => return Err(de::Error::duplicate_field("items")),
                 },
@@ -493,7 +689,7 @@ impl<'de> DeserializeSeed<'de> for PageSeed<'_, 'de> {
 /// `items`: an array, or `null` (an empty metadata-only list).
 struct ItemsSeed<'f, 'a> {
     seed: ObjectSeed,
-    each: &'f mut dyn FnMut(Object<'a>),
+    each: &'f mut dyn FnMut(&mut Object<'a>),
 }
 
 impl<'de> Visitor<'de> for ItemsSeed<'_, 'de> {
@@ -505,8 +701,16 @@ impl<'de> Visitor<'de> for ItemsSeed<'_, 'de> {
         Ok(())
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(o) = seq.next_element_seed(self.seed)? {
-            (self.each)(o);
+        let mut object = Object::default();
+        while seq
+            .next_element_seed(ObjectInto {
+                deployment: self.seed.deployment,
+                object: &mut object,
+            })?
+            .is_some()
+        {
+            (self.each)(&mut object);
+            object = Object::default();
         }
         Ok(())
     }
@@ -521,10 +725,10 @@ impl<'de> DeserializeSeed<'de> for ItemsSeed<'_, 'de> {
 }
 
 /// The model's view of a Deployment.
-pub fn deployment(o: Object<'_>) -> Result<DeploymentState, ConvertError> {
-    let mut meta = o.metadata;
-    let spec = o.spec.unwrap_or_default();
-    let status = o.status.unwrap_or_default();
+pub fn deployment(o: &mut Object<'_>) -> Result<DeploymentState, ConvertError> {
+    let meta = &mut o.metadata;
+    let spec = o.spec.take().unwrap_or_default();
+    let status = o.status.take().unwrap_or_default();
     Ok(DeploymentState {
         key: meta.key("Deployment")?,
         uid: meta.uid(),
@@ -554,8 +758,8 @@ pub fn deployment(o: Object<'_>) -> Result<DeploymentState, ConvertError> {
 }
 
 /// The model's view of a ReplicaSet, from its metadata alone.
-pub fn replicaset(o: Object<'_>) -> Result<ReplicaSetState, ConvertError> {
-    let mut meta = o.metadata;
+pub fn replicaset(o: &mut Object<'_>) -> Result<ReplicaSetState, ConvertError> {
+    let meta = &mut o.metadata;
     Ok(ReplicaSetState {
         key: meta.key("ReplicaSet")?,
         revision: meta.revision(),
@@ -565,8 +769,8 @@ pub fn replicaset(o: Object<'_>) -> Result<ReplicaSetState, ConvertError> {
 }
 
 /// The model's view of a Pod, from its metadata alone.
-pub fn pod(o: Object<'_>) -> Result<PodState, ConvertError> {
-    let mut meta = o.metadata;
+pub fn pod(o: &mut Object<'_>) -> Result<PodState, ConvertError> {
+    let meta = &mut o.metadata;
     Ok(PodState {
         key: meta.key("Pod")?,
         uid: meta.uid(),
@@ -579,8 +783,8 @@ pub fn pod(o: Object<'_>) -> Result<PodState, ConvertError> {
 }
 
 /// A pod reported by the phase source (phase Succeeded or Failed).
-pub fn finished_pod(o: Object<'_>) -> Result<FinishedPod, ConvertError> {
-    let mut meta = o.metadata;
+pub fn finished_pod(o: &mut Object<'_>) -> Result<FinishedPod, ConvertError> {
+    let meta = &mut o.metadata;
     Ok(FinishedPod {
         key: meta.key("Pod")?,
         uid: meta.uid(),
@@ -589,8 +793,7 @@ pub fn finished_pod(o: Object<'_>) -> Result<FinishedPod, ConvertError> {
 
 /// The message of a `Status` answer (an error response), or its text when it is not one.
 pub fn status_message(body: &[u8]) -> String {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    match (ObjectSeed { deployment: false }).deserialize(&mut de) {
+    match object(body, ObjectSeed { deployment: false }) {
         Ok(Object {
             message: Some(m), ..
         }) => m.into_string(),
@@ -623,10 +826,16 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
-    fn object(line: &[u8], seed: ObjectSeed) -> Object<'_> {
-        match Line::decode(line, seed).expect("decodes") {
-            Line::Added(o) | Line::Modified(o) | Line::Deleted(o) => o,
-            other => panic!("not an object event: {other:?}"),
+    fn event(line: &[u8], seed: ObjectSeed) -> (EventType, Object<'_>) {
+        let mut o = Object::default();
+        let event = watch_line(line, seed, &mut o).expect("decodes");
+        (event, o)
+    }
+
+    fn object_of(line: &[u8], seed: ObjectSeed) -> Object<'_> {
+        match event(line, seed) {
+            (EventType::Added | EventType::Modified | EventType::Deleted, o) => o,
+            (other, _) => panic!("not an object event: {other:?}"),
         }
     }
 
@@ -722,7 +931,7 @@ mod tests {
             for line in recording(scenario, "watch-deployments.jsonl").lines() {
                 let v: Value = serde_json::from_str(line).expect("JSON");
                 let full: Deployment = serde_json::from_value(v["object"].clone()).expect("full");
-                let got = deployment(object(line.as_bytes(), FULL));
+                let got = deployment(&mut object_of(line.as_bytes(), FULL));
                 assert_eq!(
                     got,
                     Ok(reference_deployment(&full)),
@@ -734,7 +943,7 @@ mod tests {
                 let v: Value = serde_json::from_str(line).expect("JSON");
                 let full: ObjectMeta =
                     serde_json::from_value(v["object"]["metadata"].clone()).expect("full");
-                let got = replicaset(object(line.as_bytes(), META));
+                let got = replicaset(&mut object_of(line.as_bytes(), META));
                 assert_eq!(
                     got,
                     Ok(reference_replicaset(&full)),
@@ -746,12 +955,16 @@ mod tests {
                 let v: Value = serde_json::from_str(line).expect("JSON");
                 let full: ObjectMeta =
                     serde_json::from_value(v["object"]["metadata"].clone()).expect("full");
-                let o = object(line.as_bytes(), META);
+                let mut o = object_of(line.as_bytes(), META);
                 assert_eq!(
                     o.metadata.resource_version.as_ref().map(Str::as_str),
                     full.resource_version.as_deref()
                 );
-                assert_eq!(pod(o), Ok(reference_pod(&full)), "{scenario}: {line:.200}");
+                assert_eq!(
+                    pod(&mut o),
+                    Ok(reference_pod(&full)),
+                    "{scenario}: {line:.200}"
+                );
                 seen[2] += 1;
             }
         }
@@ -792,26 +1005,19 @@ mod tests {
     #[test]
     fn bookmarks_and_errors_are_recognised() {
         let bookmark = recording("rolling-update-drain", "watch-bookmark.meta.jsonl");
-        match Line::decode(bookmark.trim().as_bytes(), META).expect("decodes") {
-            Line::Bookmark(o) => {
-                assert_eq!(
-                    o.metadata.resource_version.map(Str::into_string),
-                    Some("74245".into())
-                )
-            }
-            other => panic!("{other:?}"),
-        }
+        let (kind, o) = event(bookmark.trim().as_bytes(), META);
+        assert_eq!(kind, EventType::Bookmark);
+        assert_eq!(
+            o.metadata.resource_version.map(Str::into_string),
+            Some("74245".into())
+        );
         for (file, code) in [("watch-too-old.json", 410), ("watch-error-event.json", 500)] {
             let text = recording("rolling-update-drain", file);
             // A Status object's `status` is a string: also fine for a Deployment watch.
             for seed in [META, FULL] {
-                match Line::decode(text.trim().as_bytes(), seed).expect("decodes") {
-                    Line::Error(o) => {
-                        assert_eq!(o.code, Some(code));
-                        assert!(!o.message.expect("a message").as_str().is_empty());
-                    }
-                    other => panic!("{other:?}"),
-                }
+                let (kind, o) = event(text.trim().as_bytes(), seed);
+                assert_eq!((kind, o.code), (EventType::Error, Some(code)));
+                assert!(!o.message.expect("a message").as_str().is_empty());
             }
         }
         assert_eq!(
@@ -846,25 +1052,25 @@ mod tests {
             b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"\xff\"}}}",
         ] {
             assert!(
-                Line::decode(line, META).is_err(),
+                watch_line(line, META, &mut Object::default()).is_err(),
                 "{}",
                 String::from_utf8_lossy(line)
             );
         }
         // Missing name or namespace: decodes, but the model cannot use it.
-        let o = object(
+        let mut o = object_of(
             br#"{"type":"ADDED","object":{"metadata":{"name":"p"}}}"#,
             META,
         );
         assert_eq!(
-            pod(o),
+            pod(&mut o),
             Err(ConvertError::MissingField {
                 kind: "Pod",
                 field: "metadata.namespace"
             })
         );
-        let o = object(br#"{"type":"ADDED","object":{}}"#, FULL);
-        assert!(deployment(o).is_err());
+        let mut o = object_of(br#"{"type":"ADDED","object":{}}"#, FULL);
+        assert!(deployment(&mut o).is_err());
     }
 
     /// Metadata with everything an object can carry in excess, and more: 100 KiB annotations and
@@ -915,33 +1121,29 @@ mod tests {
         let bytes = line(&value);
         assert!(bytes.len() > 500 * 1024);
         let full: ObjectMeta = serde_json::from_value(value["metadata"].clone()).expect("full");
-        let o = object_of(&bytes);
+        let mut o = object_of(&bytes, META);
         assert_eq!(
             o.metadata.workload(),
             "web",
             "from the owner and the hash label"
         );
-        let p = pod(o).expect("converts");
+        let p = pod(&mut o).expect("converts");
         assert_eq!(p, reference_pod(&full));
         assert_eq!(p.key.name.len(), 253);
         assert_eq!(p.key.namespace, "名前空間-ñ-🚀");
         assert_eq!(p.deletion.expect("deleting").grace_seconds, Some(30));
-        let rs = replicaset(object_of(&bytes)).expect("converts");
+        let rs = replicaset(&mut object_of(&bytes, META)).expect("converts");
         assert_eq!(rs.revision, Some(7));
         assert_eq!(rs, reference_replicaset(&full));
 
         // Escaped strings (as Go's encoder writes <, > and &) decode into owned strings.
         let escaped = br#"{"type":"ADDED","object":{"metadata":{"name":"a\u003cb","namespace":"n\"s","ownerReferences":[{"kind":"ReplicaSet","name":"w\u0026x-1","controller":true}]}}}"#;
-        let p = pod(object(escaped, META)).expect("converts");
+        let p = pod(&mut object_of(escaped, META)).expect("converts");
         assert_eq!(
             (p.key.name.as_str(), p.key.namespace.as_str()),
             ("a<b", "n\"s")
         );
         assert_eq!(p.owner.expect("owner").name, "w&x-1");
-    }
-
-    fn object_of(bytes: &[u8]) -> Object<'_> {
-        object(bytes, META)
     }
 
     #[test]
@@ -962,9 +1164,59 @@ mod tests {
             let value = hostile(rev);
             let bytes = line(&value);
             let full: ObjectMeta = serde_json::from_value(value["metadata"].clone()).expect("full");
-            let got = replicaset(object_of(&bytes)).expect("converts");
+            let got = replicaset(&mut object_of(&bytes, META)).expect("converts");
             assert_eq!(got.revision, expected, "{rev:.20}");
             assert_eq!(got, reference_replicaset(&full));
+        }
+    }
+
+    #[test]
+    fn api_server_timestamps_read_as_jiff_reads_them() {
+        let parse = |s: &str| s.parse::<jiff::Timestamp>().map(|t| t.as_microsecond());
+        // Every 7919 s (about 2.2 h, prime) from 1970 to 2100, leap days included.
+        let mut t = 0i64;
+        while t < 4_102_444_800 {
+            let text = jiff::Timestamp::from_second(t)
+                .expect("in range")
+                .to_string();
+            assert_eq!(text.len(), 20, "{text}");
+            assert!(
+                utc_seconds(text.as_bytes()).is_some(),
+                "{text} takes the direct path"
+            );
+            assert_eq!(
+                Time::parse(&text).map(|t| t.0.as_micros()).ok(),
+                parse(&text).ok()
+            );
+            t += 7919;
+        }
+        for text in [
+            "2024-02-29T23:59:59Z",
+            "2023-02-29T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2000-02-29T12:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-10T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "2026-01-01T24:00:00Z",
+            "2026-01-01T23:60:00Z",
+            "2026-12-31T23:59:60Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+            "2026-1-01T00:00:00ZZ",
+            "2026-11-27T19:00:00+01:00",
+            "2026-11-27T19:00:00.123456Z",
+            "+2026-11-27T19:00:00Z",
+            "2026-11-27 19:00:00Z",
+            "２026-11-27T19:00:00Z",
+            "",
+        ] {
+            assert_eq!(
+                Time::parse(text).map(|t| t.0.as_micros()).ok(),
+                parse(text).ok(),
+                "{text}"
+            );
         }
     }
 }

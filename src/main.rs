@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     };
     init_logging(&args);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
     {

@@ -38,7 +38,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use health::{ApiHealthLayer, resource_of};
 
-use crate::decode::{self, Line, Object, ObjectSeed, Str};
+use crate::decode::{self, EventType, Object, ObjectSeed, Str};
 use crate::error::ConvertError;
 use crate::model::{Change, Event, Resource};
 use crate::selection::Selection;
@@ -96,7 +96,7 @@ struct Spec<T> {
     fields: Option<String>,
     page_size: u32,
     seed: ObjectSeed,
-    convert: fn(Object<'_>) -> Result<T, ConvertError>,
+    convert: fn(&mut Object<'_>) -> Result<T, ConvertError>,
     wrap: fn(Change<T>) -> Event,
     selection: Selection,
 }
@@ -107,7 +107,7 @@ impl<T> Spec<T> {
         namespace: Option<&str>,
         path: String,
         scope: &Scope,
-        convert: fn(Object<'_>) -> Result<T, ConvertError>,
+        convert: fn(&mut Object<'_>) -> Result<T, ConvertError>,
         wrap: fn(Change<T>) -> Event,
     ) -> Self {
         let deployment = resource == Resource::Deployments;
@@ -456,26 +456,21 @@ fn on_line<T>(
     version: &mut Option<String>,
     batch: &mut Vec<Event>,
 ) -> Result<(), Failure> {
-    let line = Line::decode(line, spec.seed).map_err(Failure::Lost)?;
-    let (object, change): (Object<'_>, fn(T) -> Change<T>) = match line {
-        Line::Added(o) | Line::Modified(o) => (o, Change::Applied),
-        Line::Deleted(o) => (o, Change::Deleted),
-        Line::Bookmark(o) => {
-            resume_at(version, &o)?;
-            return Ok(());
-        }
-        Line::Error(o) => {
+    let mut object = Object::default();
+    let event = decode::watch_line(line, spec.seed, &mut object).map_err(Failure::Lost)?;
+    let change: fn(T) -> Change<T> = match event {
+        EventType::Added | EventType::Modified => Change::Applied,
+        EventType::Deleted => Change::Deleted,
+        EventType::Bookmark => return resume_at(version, &object),
+        EventType::Error => {
             return Err(Failure::Status {
-                code: o.code.unwrap_or(500),
-                message: o
-                    .message
-                    .map(|m| m.as_str().to_string())
-                    .unwrap_or_default(),
+                code: object.code.unwrap_or(500),
+                message: object.message.map(Str::into_string).unwrap_or_default(),
             });
         }
     };
     resume_at(version, &object)?;
-    accept(spec, stats, object, change, batch);
+    accept(spec, stats, &mut object, change, batch);
     Ok(())
 }
 
@@ -499,7 +494,7 @@ fn resume_at(version: &mut Option<String>, o: &Object<'_>) -> Result<(), Failure
 fn accept<T>(
     spec: &Spec<T>,
     stats: &WatchStats,
-    object: Object<'_>,
+    object: &mut Object<'_>,
     change: fn(T) -> Change<T>,
     batch: &mut Vec<Event>,
 ) -> bool {

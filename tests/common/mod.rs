@@ -11,12 +11,11 @@
 
 use std::path::PathBuf;
 
-use kube_rollout_exporter::decode::{self, Line, Object, ObjectSeed};
+use kube_rollout_exporter::decode::{self, EventType, Object, ObjectSeed};
 use kube_rollout_exporter::error::ConvertError;
 use kube_rollout_exporter::model::{
     Change, Event, FinishedPod, Model, ModelConfig, Phase, Timestamp, WorkloadKey, WorkloadMetrics,
 };
-use serde::de::DeserializeSeed;
 use serde_json::Value;
 
 pub mod exporter;
@@ -64,7 +63,7 @@ fn stream(scenario: &str, file: &str) -> Vec<(Timestamp, String)> {
         .collect()
 }
 
-type Convert<T> = fn(Object<'_>) -> Result<T, ConvertError>;
+type Convert<T> = fn(&mut Object<'_>) -> Result<T, ConvertError>;
 
 /// Every item of a recorded list, decoded as the exporter decodes its list pages.
 fn list<T>(scenario: &str, file: &str, seed: ObjectSeed, convert: Convert<T>) -> Vec<T> {
@@ -87,9 +86,13 @@ fn watch<T>(
     stream(scenario, file)
         .into_iter()
         .map(|(t, line)| {
-            let change = match Line::decode(line.as_bytes(), seed).expect("line decodes") {
-                Line::Added(o) | Line::Modified(o) => Change::Applied(convert(o).expect("usable")),
-                Line::Deleted(o) => Change::Deleted(convert(o).expect("usable")),
+            let mut o = Object::default();
+            let event = decode::watch_line(line.as_bytes(), seed, &mut o).expect("line decodes");
+            let change = match event {
+                EventType::Added | EventType::Modified => {
+                    Change::Applied(convert(&mut o).expect("usable"))
+                }
+                EventType::Deleted => Change::Deleted(convert(&mut o).expect("usable")),
                 other => panic!("unexpected {other:?} in a recording"),
             };
             (t, change)
@@ -107,10 +110,8 @@ fn is_finished(pod: &Value) -> bool {
 /// A full pod as the phase source sees it (its metadata).
 fn finished(pod: &Value) -> FinishedPod {
     let bytes = serde_json::to_vec(pod).expect("JSON");
-    let o = META
-        .deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
-        .expect("pod decodes");
-    decode::finished_pod(o).expect("usable Pod")
+    let mut o = decode::object(&bytes, META).expect("pod decodes");
+    decode::finished_pod(&mut o).expect("usable Pod")
 }
 
 const FULL: ObjectSeed = ObjectSeed { deployment: true };
