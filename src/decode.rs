@@ -23,8 +23,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 
 use crate::error::ConvertError;
 use crate::model::{
-    ConditionStatus, ControllerRef, Deletion, DeploymentState, FinishedPod, ObjectKey, PodState,
-    ProgressingCondition, ReplicaSetState, Timestamp,
+    ConditionStatus, ControllerRef, Deletion, DeploymentState, FinishedPod, ObjectKey, OwnerKind,
+    PodState, ProgressingCondition, ReplicaSetState, Timestamp, Uid,
 };
 use crate::shard::{POD_TEMPLATE_HASH, workload_name};
 
@@ -399,13 +399,13 @@ impl Meta<'_> {
     fn owner(&mut self) -> Option<ControllerRef> {
         let (kind, name) = self.owner_references.take()?.0?;
         Some(ControllerRef {
-            kind: kind.into_string(),
+            kind: OwnerKind::from(kind.as_str()),
             name: name.into_string(),
         })
     }
 
-    fn uid(&mut self) -> String {
-        self.uid.take().map(Str::into_string).unwrap_or_default()
+    fn uid(&self) -> Uid {
+        Uid::from(self.uid.as_ref().map_or("", Str::as_str))
     }
 }
 
@@ -855,7 +855,7 @@ mod tests {
             .iter()
             .find(|r| r.controller == Some(true))?;
         Some(ControllerRef {
-            kind: r.kind.clone(),
+            kind: OwnerKind::from(r.kind.as_str()),
             name: r.name.clone(),
         })
     }
@@ -872,7 +872,7 @@ mod tests {
     fn reference_pod(m: &ObjectMeta) -> PodState {
         PodState {
             key: key(m),
-            uid: m.uid.clone().unwrap_or_default(),
+            uid: Uid::from(m.uid.as_deref().unwrap_or("")),
             owner: owner(m),
             deletion: m.deletion_timestamp.as_ref().map(|t| Deletion {
                 deadline: ts(t),
@@ -898,7 +898,7 @@ mod tests {
         let m = &d.metadata;
         DeploymentState {
             key: key(m),
-            uid: m.uid.clone().unwrap_or_default(),
+            uid: Uid::from(m.uid.as_deref().unwrap_or("")),
             revision: revision(m),
             generation: m.generation.unwrap_or(0),
             observed_generation: status.observed_generation.unwrap_or(0),

@@ -37,9 +37,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
 use kube_rollout_exporter::model::{
     Change, ConditionStatus, ControllerRef, Deletion, DeploymentState, Event, FinishedPod,
-    Histogram, Model, ModelConfig, ModelStats, ObjectKey, Phase, PodState, ProgressingCondition,
-    REASON_DEADLINE_EXCEEDED, REASON_NEW_RS_AVAILABLE, REASON_PAUSED, ReplicaSetState, Timestamp,
-    WorkloadKey, WorkloadMetrics,
+    Histogram, Model, ModelConfig, ModelStats, ObjectKey, OwnerKind, Phase, PodState,
+    ProgressingCondition, REASON_DEADLINE_EXCEEDED, REASON_NEW_RS_AVAILABLE, REASON_PAUSED,
+    ReplicaSetState, Timestamp, Uid, WorkloadKey, WorkloadMetrics,
 };
 use proptest::prelude::*;
 
@@ -480,7 +480,7 @@ impl Track {
 /// A pod as the model was told of it.
 #[derive(Clone, Debug)]
 struct ToldPod {
-    uid: String,
+    uid: Uid,
     /// The ReplicaSet it points at.
     replicaset: Option<String>,
     /// Told with a deletionTimestamp.
@@ -547,14 +547,14 @@ struct Harness {
     replicaset_epochs: HashMap<ObjectKey, u64>,
     told_pods: BTreeMap<ObjectKey, ToldPod>,
     /// (pod, uid) the phase source may have reported finished.
-    told_finished: HashSet<(ObjectKey, String)>,
+    told_finished: HashSet<(ObjectKey, Uid)>,
     /// Pod uids told with a deletion whose request time is known (grace > 0)...
-    requested: HashSet<String>,
+    requested: HashSet<Uid>,
     /// ...and pod uids the model was told are gone.
-    gone: HashSet<String>,
+    gone: HashSet<Uid>,
     /// The ReplicaSet each pod uid points at, and every Deployment each ReplicaSet name was ever
     /// controlled by: a termination can only be observed in one of those.
-    pod_replicaset: HashMap<String, ObjectKey>,
+    pod_replicaset: HashMap<Uid, ObjectKey>,
     replicaset_owners: HashMap<ObjectKey, BTreeSet<String>>,
     lives: BTreeMap<WorkloadKey, Life>,
     /// Termination observations over all workloads and their lives.
@@ -623,9 +623,9 @@ impl Harness {
         Timestamp::from_secs(self.now.as_micros().div_euclid(1_000_000) + self.skew)
     }
 
-    fn uid(&mut self) -> String {
+    fn uid(&mut self) -> Uid {
         self.world.next_uid += 1;
-        format!("uid-{}", self.world.next_uid)
+        format!("uid-{}", self.world.next_uid).into()
     }
 
     fn stream_of(&self, kind: Kind, ns: usize) -> usize {
@@ -749,7 +749,7 @@ impl Harness {
                         return;
                     };
                     let uid = self.uid();
-                    self.pod_replicaset.insert(uid.clone(), rs.clone());
+                    self.pod_replicaset.insert(uid, rs.clone());
                     self.put_pod(PodState {
                         key: ObjectKey::new(NAMESPACES[ns], format!("pod-{p}")),
                         uid,
@@ -762,7 +762,11 @@ impl Harness {
                 let key = ObjectKey::new(NAMESPACES[ns], DEPLOYMENTS[d]);
                 let current = self.world.deployments.get(&key).and_then(|d| d.revision);
                 for (p, pod) in self.pods_of(ns) {
-                    let Some(owner) = pod.owner.as_ref().filter(|o| o.kind == "ReplicaSet") else {
+                    let Some(owner) = pod
+                        .owner
+                        .as_ref()
+                        .filter(|o| o.kind == OwnerKind::ReplicaSet)
+                    else {
                         continue;
                     };
                     let old = match self
@@ -994,7 +998,7 @@ impl Harness {
                 };
                 let uid = self.uid();
                 if let Some(rs) = replicaset {
-                    self.pod_replicaset.insert(uid.clone(), rs);
+                    self.pod_replicaset.insert(uid, rs);
                 }
                 let state = PodState {
                     key,
@@ -1061,7 +1065,7 @@ impl Harness {
                 if self.world.finished.remove(&key) {
                     let f = FinishedPod {
                         key: key.clone(),
-                        uid: last.uid.clone(),
+                        uid: last.uid,
                     };
                     self.emit(
                         Kind::FinishedPods,
@@ -1081,7 +1085,7 @@ impl Harness {
                 }
                 let f = FinishedPod {
                     key,
-                    uid: state.uid.clone(),
+                    uid: state.uid,
                 };
                 self.emit(
                     Kind::FinishedPods,
@@ -1131,7 +1135,11 @@ impl Harness {
 
     fn put_replicaset(&mut self, state: ReplicaSetState) {
         let ns = ns_index(&state.key.namespace);
-        if let Some(o) = state.owner.as_ref().filter(|o| o.kind == "Deployment") {
+        if let Some(o) = state
+            .owner
+            .as_ref()
+            .filter(|o| o.kind == OwnerKind::Deployment)
+        {
             self.replicaset_owners
                 .entry(state.key.clone())
                 .or_default()
@@ -1196,7 +1204,7 @@ impl Harness {
                     .filter(|k| in_scope(k))
                     .map(|k| FinishedPod {
                         key: k.clone(),
-                        uid: w.pods[k].uid.clone(),
+                        uid: w.pods[k].uid,
                     })
                     .collect(),
             )),
@@ -1329,20 +1337,19 @@ impl Harness {
                 Change::Deleted(p) => {
                     self.tell_pod(p);
                     self.told_pods.remove(&p.key);
-                    self.gone.insert(p.uid.clone());
+                    self.gone.insert(p.uid);
                 }
                 Change::Relisted(items) | Change::RelistedNamespace(_, items) => {
                     let scope = match change {
                         Change::RelistedNamespace(ns, _) => Some(ns.as_str()),
                         _ => None,
                     };
-                    let listed: HashSet<&str> = items.iter().map(|p| p.uid.as_str()).collect();
+                    let listed: HashSet<Uid> = items.iter().map(|p| p.uid).collect();
                     let gone: Vec<ObjectKey> = self
                         .told_pods
                         .iter()
                         .filter(|(k, t)| {
-                            scope.is_none_or(|s| k.namespace == s)
-                                && !listed.contains(t.uid.as_str())
+                            scope.is_none_or(|s| k.namespace == s) && !listed.contains(&t.uid)
                         })
                         .map(|(k, _)| k.clone())
                         .collect();
@@ -1360,10 +1367,10 @@ impl Harness {
             },
             Event::FinishedPod(change) => match change {
                 Change::Applied(f) => {
-                    self.told_finished.insert((f.key.clone(), f.uid.clone()));
+                    self.told_finished.insert((f.key.clone(), f.uid));
                 }
                 Change::Deleted(f) => {
-                    self.told_finished.remove(&(f.key.clone(), f.uid.clone()));
+                    self.told_finished.remove(&(f.key.clone(), f.uid));
                 }
                 Change::Relisted(items) | Change::RelistedNamespace(_, items) => {
                     let scope = match change {
@@ -1373,7 +1380,7 @@ impl Harness {
                     self.told_finished
                         .retain(|(k, _)| scope.is_some_and(|s| k.namespace != s));
                     self.told_finished
-                        .extend(items.iter().map(|f| (f.key.clone(), f.uid.clone())));
+                        .extend(items.iter().map(|f| (f.key.clone(), f.uid)));
                 }
                 Change::ListStarted(_) | Change::Listed(_) | Change::ListDone(_) => {
                     unreachable!("the generator delivers whole lists")
@@ -1398,17 +1405,18 @@ impl Harness {
             .and_then(|d| d.grace_seconds)
             .is_some_and(|g| g > 0)
         {
-            self.requested.insert(p.uid.clone());
+            self.requested.insert(p.uid);
         }
         let replicaset = p
             .owner
             .as_ref()
-            .filter(|o| o.kind == "ReplicaSet")
+            .filter(|o| o.kind == OwnerKind::ReplicaSet)
             .map(|o| o.name.clone());
         let anchor = replicaset.as_ref().and_then(|name| {
             let key = ObjectKey::new(p.key.namespace.clone(), name.clone());
             let owner = self.told_replicasets.get(&key)?.owner.as_ref()?;
-            (owner.kind == "Deployment").then(|| (owner.name.clone(), self.replicaset_epochs[&key]))
+            (owner.kind == OwnerKind::Deployment)
+                .then(|| (owner.name.clone(), self.replicaset_epochs[&key]))
         });
         match self.told_pods.get_mut(&p.key) {
             Some(t) if t.uid == p.uid => {
@@ -1417,7 +1425,7 @@ impl Harness {
             }
             _ => {
                 let told = ToldPod {
-                    uid: p.uid.clone(),
+                    uid: p.uid,
                     replicaset,
                     deleting: p.deletion.is_some(),
                     anchor,
@@ -1450,10 +1458,7 @@ impl Harness {
                         .told_replicasets
                         .get(&rs)
                         .is_some_and(|r| r.revision != revision)
-                    && (t.deleting
-                        || !self
-                            .told_finished
-                            .contains(&((*key).clone(), t.uid.clone())))
+                    && (t.deleting || !self.told_finished.contains(&((*key).clone(), t.uid)))
             })
             .map(|(key, _)| key.clone())
     }

@@ -29,16 +29,16 @@ use std::sync::Arc;
 
 pub use histogram::{DEFAULT_BUCKETS, Histogram, bucket_bounds};
 pub use objects::{
-    ConditionStatus, ControllerRef, Deletion, DeploymentState, FinishedPod, ObjectKey, PodState,
-    ProgressingCondition, REASON_DEADLINE_EXCEEDED, REASON_NEW_RS_AVAILABLE, REASON_PAUSED,
-    ReplicaSetState, WorkloadKey, WorkloadKind,
+    ConditionStatus, ControllerRef, Deletion, DeploymentState, FinishedPod, ObjectKey, OwnerKind,
+    PodState, ProgressingCondition, REASON_DEADLINE_EXCEEDED, REASON_NEW_RS_AVAILABLE,
+    REASON_PAUSED, ReplicaSetState, Uid, WorkloadKey, WorkloadKind,
 };
 pub use rollout::{Milestone, Phase, Rollout, RolloutState};
 pub use snapshot::{ModelStats, WorkloadMetrics};
 pub use time::Timestamp;
 
 use namespace::{
-    Name, Namespace, PendingFinish, PodRecord, RsOwner, RsSlot, Termination, Workload, uid_hash,
+    Name, Namespace, PendingFinish, PodRecord, RsOwner, RsSlot, Termination, Workload,
 };
 
 /// Default SLO threshold: "rollouts complete within 15 minutes".
@@ -589,7 +589,7 @@ impl Model {
             return;
         };
         let owner = match &rs.owner {
-            Some(o) if o.kind == "Deployment" => {
+            Some(o) if o.kind == OwnerKind::Deployment => {
                 RsOwner::Deployment(n.workload(&o.name, thresholds).0)
             }
             _ => RsOwner::Other,
@@ -670,7 +670,7 @@ impl Model {
     fn apply_pod(&mut self, ns: &Name, p: &PodState, now: Timestamp, timing: Timing, epoch: u32) {
         let name = p.key.name.as_str();
         let rs_name = match &p.owner {
-            Some(o) if o.kind == "ReplicaSet" => o.name.as_str(),
+            Some(o) if o.kind == OwnerKind::ReplicaSet => o.name.as_str(),
             _ => {
                 // Not (or no longer) controlled by a ReplicaSet: not part of any rollout.
                 self.forget_pod(ns, name, now, timing);
@@ -685,7 +685,7 @@ impl Model {
         if moved {
             self.forget_pod(ns, name, now, timing);
         }
-        let uid = uid_hash(&p.uid);
+        let uid = p.uid;
         let Some(n) = self.namespaces.get_mut(ns) else {
             return;
         };
@@ -829,7 +829,7 @@ impl Model {
         now: Timestamp,
         (timing, epoch): (Timing, u32),
     ) {
-        let uid = uid_hash(&f.uid);
+        let uid = f.uid;
         let name = f.key.name.as_str();
         let Some(n) = self.namespaces.get_mut(ns) else {
             return;

@@ -9,10 +9,9 @@
 //! the bulk of the exporter's memory (BENCHMARKS.md).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use super::{Histogram, Rollout, Timestamp};
+use super::{Histogram, Rollout, Timestamp, Uid};
 use crate::model::DeploymentState;
 
 /// An interned name.
@@ -21,12 +20,6 @@ pub(super) type Name = Arc<str>;
 /// A hash map with a fast, randomly seeded hasher: every key comes from the API server, so it
 /// stays seeded (not a fixed hash), but SipHash's cost per event is not needed.
 pub(super) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-
-/// A pod's uid, reduced to 64 bits: the model only asks whether a name now holds another object.
-/// Two uids of one pod name colliding has a probability of 2^-64.
-pub(super) fn uid_hash(uid: &str) -> u64 {
-    foldhash::fast::FixedState::with_seed(0x6b72_655f_7569_6473).hash_one(uid)
-}
 
 /// Who controls a ReplicaSet, as far as the model knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +56,7 @@ impl Termination {
 pub(super) struct PodRecord {
     /// The ReplicaSet slot (same namespace) that holds it.
     pub rs: Name,
-    pub uid: u64,
+    pub uid: Uid,
     /// Boxed: most pods are not terminating, and the record stays small.
     pub termination: Option<Box<Termination>>,
     /// Phase Succeeded or Failed, according to the phase source.
@@ -204,7 +197,7 @@ impl Workload {
 /// A finished pod reported before the pod itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct PendingFinish {
-    pub uid: u64,
+    pub uid: Uid,
     /// The finished-pod list that reported it (0: a watch event).
     pub listed: u32,
 }

@@ -54,10 +54,54 @@ impl WorkloadKey {
     }
 }
 
+/// An object's uid, kept as a 64-bit hash: the model only asks whether a name now holds another
+/// object than before, and two uids of one name collide with a probability of 2^-64. Hashing it
+/// when the event is decoded spares a string per event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Uid(u64);
+
+impl From<&str> for Uid {
+    fn from(uid: &str) -> Self {
+        use std::hash::BuildHasher;
+        Uid(foldhash::fast::FixedState::with_seed(0x6b72_655f_7569_6473).hash_one(uid))
+    }
+}
+
+impl From<&String> for Uid {
+    fn from(uid: &String) -> Self {
+        Uid::from(uid.as_str())
+    }
+}
+
+impl From<String> for Uid {
+    fn from(uid: String) -> Self {
+        Uid::from(uid.as_str())
+    }
+}
+
+/// The kind of a controller, as far as the model tells kinds apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerKind {
+    Deployment,
+    ReplicaSet,
+    /// Any other kind (a Job, a StatefulSet...): not part of a Deployment's rollout.
+    Other,
+}
+
+impl From<&str> for OwnerKind {
+    fn from(kind: &str) -> Self {
+        match kind {
+            "Deployment" => OwnerKind::Deployment,
+            "ReplicaSet" => OwnerKind::ReplicaSet,
+            _ => OwnerKind::Other,
+        }
+    }
+}
+
 /// The owner reference marked `controller: true`, the only one that decides attribution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControllerRef {
-    pub kind: String,
+    pub kind: OwnerKind,
     pub name: String,
 }
 
@@ -90,7 +134,7 @@ pub const REASON_PAUSED: &str = "DeploymentPaused";
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeploymentState {
     pub key: ObjectKey,
-    pub uid: String,
+    pub uid: Uid,
     /// `deployment.kubernetes.io/revision`, when present and an integer.
     pub revision: Option<u64>,
     pub generation: i64,
@@ -166,7 +210,7 @@ impl Deletion {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PodState {
     pub key: ObjectKey,
-    pub uid: String,
+    pub uid: Uid,
     pub owner: Option<ControllerRef>,
     pub deletion: Option<Deletion>,
 }
@@ -177,5 +221,5 @@ pub struct PodState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FinishedPod {
     pub key: ObjectKey,
-    pub uid: String,
+    pub uid: Uid,
 }

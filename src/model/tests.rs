@@ -132,7 +132,7 @@ fn rs(hash: &str, revision: u64, created: f64) -> ReplicaSetState {
 fn pod(hash: &str, n: u32) -> PodState {
     PodState {
         key: key(&format!("web-{hash}-{n}")),
-        uid: format!("uid-{hash}-{n}"),
+        uid: format!("uid-{hash}-{n}").into(),
         owner: Some(ControllerRef {
             kind: "ReplicaSet".into(),
             name: format!("web-{hash}"),
@@ -158,7 +158,7 @@ fn draining(p: PodState, requested: f64) -> PodState {
 fn finished(p: &PodState) -> FinishedPod {
     FinishedPod {
         key: p.key.clone(),
-        uid: p.uid.clone(),
+        uid: p.uid,
     }
 }
 

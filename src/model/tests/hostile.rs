@@ -664,7 +664,7 @@ fn names_of_253_characters_and_unicode_are_keys_like_any_other() {
     ];
     let dep = |ns: &str, name: &str, d: DeploymentState| DeploymentState {
         key: ObjectKey::new(ns, name),
-        uid: format!("{ns}/{name}"),
+        uid: format!("{ns}/{name}").into(),
         ..d
     };
     let prefix = |s: &str, n: usize| s.chars().take(n).collect::<String>();
@@ -682,7 +682,7 @@ fn names_of_253_characters_and_unicode_are_keys_like_any_other() {
             r.key.namespace.clone(),
             padded(&format!("{}-{n}", prefix(&r.key.name, 240))),
         ),
-        uid: format!("{}/{}/{n}", r.key.namespace, r.key.name),
+        uid: format!("{}/{}/{n}", r.key.namespace, r.key.name).into(),
         owner: Some(ControllerRef {
             kind: "ReplicaSet".into(),
             name: r.key.name.clone(),
