@@ -34,6 +34,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&args);
+    // One worker: the async work is light I/O (the watches and the HTTP server), and one thread
+    // keeps each watch's connection task and decoding task together, without cross-thread
+    // wake-ups (BENCHMARKS.md, CPU per event). Scrape rendering and password checks, the CPU-heavy
+    // parts, run on the blocking pool, so a scrape never holds up the watches.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
