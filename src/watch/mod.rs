@@ -58,6 +58,13 @@ const WATCH_TIMEOUT_SECS: u32 = 290;
 /// A watch that sends nothing, not even a bookmark, for this long is presumed dead and resumed.
 const WATCH_IDLE: Duration = Duration::from_secs(WATCH_TIMEOUT_SECS as u64 + 5);
 
+/// A watch that ends cleanly without a line this soon after it started is [`Ended::Empty`].
+const QUICK_END: Duration = Duration::from_secs(1);
+
+/// A watch whose connection breaks without a line this soon after it started is
+/// [`Ended::Empty`].
+const QUICK_BREAK: Duration = Duration::from_millis(100);
+
 /// The pause before relisting after a lost event, so a server that keeps sending garbage is not
 /// hammered.
 const LOST_EVENT_PAUSE: Duration = Duration::from_secs(1);
@@ -249,7 +256,8 @@ impl Failure {
 enum Ended {
     /// The server ended it (its timeout), or it was idle too long.
     Normally,
-    /// At once and without a single line: resumed after a pause, not in a tight loop.
+    /// At once and without a single line (see [`QUICK_END`], [`QUICK_BREAK`]): resumed after a
+    /// pause, not in a tight loop.
     Empty,
 }
 
@@ -411,7 +419,7 @@ impl<T> ListWatch<T> {
         let started = Instant::now();
         let mut body = self.send(request).await?;
         let mut lines = Lines::default();
-        let mut seen = false;
+        let (mut seen, mut broke) = (false, false);
         loop {
             let frame = match tokio::time::timeout(WATCH_IDLE, body.frame()).await {
                 Err(_) => {
@@ -424,6 +432,7 @@ impl<T> ListWatch<T> {
                 // client-go resumes a watch that ends with an unexpected EOF.
                 Ok(Some(Err(e))) => {
                     debug!(error = %e, "the watch connection broke; resuming");
+                    broke = true;
                     break;
                 }
             };
@@ -441,7 +450,11 @@ impl<T> ListWatch<T> {
             self.flush();
             result?;
         }
-        if !seen && started.elapsed() < Duration::from_secs(1) {
+        // A watch that ends cleanly at once, or whose connection is cut as soon as it is made,
+        // is not resumed in a tight loop. A connection cut later is resumed at once, however
+        // often it happens: proxies and restarting API servers do that.
+        let quick = if broke { QUICK_BREAK } else { QUICK_END };
+        if !seen && started.elapsed() < quick {
             return Ok(Ended::Empty);
         }
         Ok(Ended::Normally)
