@@ -8,9 +8,9 @@
 //! Each loop does what client-go's reflector does: list in pages (`limit`, `continue`), then watch
 //! from the list's resourceVersion with bookmarks, resume every watch that ends from the last
 //! version seen, relist after 410 Gone (an `ERROR` event, or an expired continue token), and back
-//! off ([`backoff`]) after every failure. A list is streamed through the model as it arrives
-//! (`ListStarted`, `Listed` per object, `ListDone`), so deletions missed during a gap are
-//! reconciled at its end without a second copy of every object. Errors are logged, counted and
+//! off ([`backoff`], and at least an answer's `Retry-After`) after every failure. A list is
+//! streamed through the model as it arrives (`ListStarted`, `Listed` per object, `ListDone`), so
+//! deletions missed during a gap are reconciled at its end without a second copy of every object. Errors are logged, counted and
 //! survived; a line that does not decode is a lost event, so that watch relists.
 //!
 //! It is built on kube's [`Client`] (authentication, TLS, the [`ApiHealthLayer`]) rather than
@@ -64,6 +64,9 @@ const QUICK_END: Duration = Duration::from_secs(1);
 /// A watch whose connection breaks without a line this soon after it started is
 /// [`Ended::Empty`].
 const QUICK_BREAK: Duration = Duration::from_millis(100);
+
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The pause before relisting after a lost event, so a server that keeps sending garbage is not
 /// hammered.
@@ -217,7 +220,13 @@ enum Failure {
     #[error("request failed: {0}")]
     Request(#[from] kube::Error),
     #[error("the API server answered {code}: {message}")]
-    Status { code: u16, message: String },
+    Status {
+        code: u16,
+        message: String,
+        /// The answer's `Retry-After`, in seconds (429 and 503 carry it under API Priority and
+        /// Fairness).
+        retry_after: Option<Duration>,
+    },
     #[error("a list page did not decode: {0}")]
     Page(serde_json::Error),
     #[error("a watch event did not decode and was lost: {0}")]
@@ -302,10 +311,7 @@ impl<T> ListWatch<T> {
                     if e.needs_relist() {
                         self.version = None;
                     }
-                    let pause = match e {
-                        Failure::Lost(_) => LOST_EVENT_PAUSE,
-                        _ => self.backoff.delay(now, jitter()),
-                    };
+                    let pause = pause_after(&e, &mut self.backoff, now, jitter());
                     let relist = self.version.is_none();
                     warn!(error = %e, ?pause, relist, "watch error; retrying");
                     pause
@@ -333,6 +339,12 @@ impl<T> ListWatch<T> {
             self.backoff.reset();
             return Ok(response.into_body());
         }
+        let retry_after = response
+            .headers()
+            .get(hyper::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .map(Duration::from_secs);
         let body = response
             .into_body()
             .collect_bytes()
@@ -341,6 +353,7 @@ impl<T> ListWatch<T> {
         Err(Failure::Status {
             code: status.as_u16(),
             message: decode::status_message(&body),
+            retry_after,
         })
     }
 
@@ -461,6 +474,23 @@ impl<T> ListWatch<T> {
     }
 }
 
+/// The pause before retrying after `failure` at `now`: a fixed one before relisting after a lost
+/// event; otherwise the backoff, and at least what the server asked for with `Retry-After` (up to
+/// [`MAX_RETRY_AFTER`], so a proxy's odd header cannot stop a watch for long).
+fn pause_after(failure: &Failure, backoff: &mut Backoff, now: Instant, unit: f64) -> Duration {
+    if let Failure::Lost(_) = failure {
+        return LOST_EVENT_PAUSE;
+    }
+    let pause = backoff.delay(now, unit);
+    match failure {
+        Failure::Status {
+            retry_after: Some(asked),
+            ..
+        } => pause.max((*asked).min(MAX_RETRY_AFTER)),
+        _ => pause,
+    }
+}
+
 /// One watch line: its event goes to `batch`, its resourceVersion becomes the one to resume from.
 fn on_line<T>(
     spec: &Spec<T>,
@@ -479,6 +509,7 @@ fn on_line<T>(
             return Err(Failure::Status {
                 code: object.code.unwrap_or(500),
                 message: object.message.map(Str::into_string).unwrap_or_default(),
+                retry_after: None,
             });
         }
     };
@@ -525,5 +556,47 @@ fn accept<T>(
             warn!(error = %e, "object skipped");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, retry_after: Option<u64>) -> Failure {
+        Failure::Status {
+            code,
+            message: String::new(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn pauses_follow_the_backoff_retry_after_and_lost_events() {
+        let now = Instant::now();
+        let mut b = Backoff::default();
+        assert_eq!(
+            pause_after(&status(503, None), &mut b, now, 1.0),
+            Duration::from_millis(800)
+        );
+        assert_eq!(
+            pause_after(&status(429, Some(5)), &mut b, now, 1.0),
+            Duration::from_secs(5),
+            "the server's Retry-After when longer than the backoff (1.6 s)"
+        );
+        assert_eq!(
+            pause_after(&status(429, Some(1)), &mut b, now, 1.0),
+            Duration::from_millis(3200),
+            "the backoff when longer"
+        );
+        assert_eq!(
+            pause_after(&status(429, Some(86_400)), &mut b, now, 1.0),
+            MAX_RETRY_AFTER,
+            "a day is capped"
+        );
+        let lost = Failure::Lost(serde_json::from_str::<u8>("x").unwrap_err());
+        assert_eq!(pause_after(&lost, &mut b, now, 1.0), LOST_EVENT_PAUSE);
+        assert!(lost.needs_relist() && status(410, None).needs_relist());
+        assert!(!status(429, Some(1)).needs_relist() && !status(500, None).needs_relist());
     }
 }
