@@ -551,7 +551,8 @@ pub enum EventType {
     Error,
 }
 
-/// Decodes one watch line (without its newline): its type, and its object into `object`.
+/// Decodes one watch line (without its newline): its type, and its object into `object`, which
+/// is expected fresh (`Object::default()`).
 pub fn watch_line<'a>(
     line: &'a [u8],
     seed: ObjectSeed,
@@ -596,8 +597,9 @@ impl<'de> Visitor<'de> for LineInto<'_, 'de> {
                         }
                     })
                 }
+                // Decoded into the caller's fresh object; a second one would mix into it.
+                b"object" if object => return Err(de::Error::duplicate_field("object")),
                 b"object" => {
-                    *self.object = Object::default();
                     map.next_value_seed(ObjectInto {
                         deployment: self.deployment,
                         object: &mut *self.object,
@@ -1049,6 +1051,7 @@ mod tests {
             br#"{"type":"ADDED","object":{"metadata":{"deletionTimestamp":"yesterday"}}}"#,
             br#"{"type":"ADDED","object":{"metadata":{"ownerReferences":{"kind":"x"}}}}"#,
             br#"{"type":"ADDED","object":{}} trailing"#,
+            br#"{"type":"ADDED","object":{"metadata":{"name":"a"}},"object":{}}"#,
             b"{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"\xff\"}}}",
         ] {
             assert!(

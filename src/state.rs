@@ -128,14 +128,8 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Applies one event received now.
-    pub fn handle(&self, event: Event) {
-        let now = now();
-        self.model().handle(event, now);
-    }
-
-    /// Applies events received now, under one lock (a page of a list: the four watches' lists
-    /// then do not queue on the lock for every object).
+    /// Applies events received now, under one lock: a batch of a list page, or the events of
+    /// one read of a watch, so the watches do not queue on the lock for every object.
     pub fn handle_all(&self, events: impl IntoIterator<Item = Event>) {
         let now = now();
         let mut model = self.model();

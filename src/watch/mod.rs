@@ -100,12 +100,9 @@ struct Spec<T> {
     namespace: Option<String>,
     /// The collection's URL path.
     path: String,
-    /// Metadata-only (`PartialObjectMetadata`) rather than full objects.
-    metadata: bool,
     labels: Option<String>,
     fields: Option<String>,
     page_size: u32,
-    seed: ObjectSeed,
     convert: fn(&mut Object<'_>) -> Result<T, ConvertError>,
     wrap: fn(Change<T>) -> Event,
     selection: Selection,
@@ -120,19 +117,28 @@ impl<T> Spec<T> {
         convert: fn(&mut Object<'_>) -> Result<T, ConvertError>,
         wrap: fn(Change<T>) -> Event,
     ) -> Self {
-        let deployment = resource == Resource::Deployments;
         Self {
             resource,
             namespace: namespace.map(str::to_string),
             path,
-            metadata: !deployment,
             labels: None,
             fields: None,
             page_size: scope.page_size,
-            seed: ObjectSeed { deployment },
             convert,
             wrap,
             selection: scope.selection.clone(),
+        }
+    }
+
+    /// Metadata-only (`PartialObjectMetadata`): everything but Deployments, whose spec and status
+    /// the model reads.
+    fn metadata(&self) -> bool {
+        self.resource != Resource::Deployments
+    }
+
+    fn seed(&self) -> ObjectSeed {
+        ObjectSeed {
+            deployment: !self.metadata(),
         }
     }
 }
@@ -262,6 +268,7 @@ impl Failure {
 }
 
 /// How a watch ended without failing.
+#[derive(Debug, PartialEq, Eq)]
 enum Ended {
     /// The server ended it (its timeout), or it was idle too long.
     Normally,
@@ -339,12 +346,7 @@ impl<T> ListWatch<T> {
             self.backoff.reset();
             return Ok(response.into_body());
         }
-        let retry_after = response
-            .headers()
-            .get(hyper::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(response.headers());
         let body = response
             .into_body()
             .collect_bytes()
@@ -380,7 +382,7 @@ impl<T> ListWatch<T> {
                 ..ListParams::default()
             };
             let request = Request::new(&self.spec.path);
-            let request = if self.spec.metadata {
+            let request = if self.spec.metadata() {
                 request.list_metadata(&params)?
             } else {
                 request.list(&params)?
@@ -388,7 +390,7 @@ impl<T> ListWatch<T> {
             let page = self.send(request).await?.collect_bytes().await?;
             let (spec, shared, batch) = (&self.spec, &self.shared, &mut self.batch);
             let stats = shared.watch(spec.resource);
-            let meta = decode::list_page(&page, spec.seed, &mut |o| {
+            let meta = decode::list_page(&page, spec.seed(), &mut |o| {
                 if accept(spec, stats, o, Change::Listed, batch) {
                     listed += 1;
                 }
@@ -424,7 +426,7 @@ impl<T> ListWatch<T> {
         };
         let version = self.version.as_deref().unwrap_or_default();
         let request = Request::new(&self.spec.path);
-        let request = if self.spec.metadata {
+        let request = if self.spec.metadata() {
             request.watch_metadata(&params, version)?
         } else {
             request.watch(&params, version)?
@@ -463,14 +465,26 @@ impl<T> ListWatch<T> {
             self.flush();
             result?;
         }
-        // A watch that ends cleanly at once, or whose connection is cut as soon as it is made,
-        // is not resumed in a tight loop. A connection cut later is resumed at once, however
-        // often it happens: proxies and restarting API servers do that.
-        let quick = if broke { QUICK_BREAK } else { QUICK_END };
-        if !seen && started.elapsed() < quick {
-            return Ok(Ended::Empty);
-        }
-        Ok(Ended::Normally)
+        Ok(ending(seen, broke, started.elapsed()))
+    }
+}
+
+/// The `Retry-After` of an answer, in seconds (the API server does not send the HTTP-date form).
+fn retry_after(headers: &hyper::HeaderMap) -> Option<Duration> {
+    let value = headers.get(hyper::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse().ok().map(Duration::from_secs)
+}
+
+/// How a watch that did not fail ended, from whether any line came, whether its connection
+/// broke, and how long it lasted. One that ends cleanly at once, or whose connection is cut as
+/// soon as it is made, is not resumed in a tight loop; a connection cut later is resumed at once
+/// however often it happens, as proxies and restarting API servers do that.
+fn ending(seen: bool, broke: bool, lasted: Duration) -> Ended {
+    let quick = if broke { QUICK_BREAK } else { QUICK_END };
+    if !seen && lasted < quick {
+        Ended::Empty
+    } else {
+        Ended::Normally
     }
 }
 
@@ -500,7 +514,7 @@ fn on_line<T>(
     batch: &mut Vec<Event>,
 ) -> Result<(), Failure> {
     let mut object = Object::default();
-    let event = decode::watch_line(line, spec.seed, &mut object).map_err(Failure::Lost)?;
+    let event = decode::watch_line(line, spec.seed(), &mut object).map_err(Failure::Lost)?;
     let change: fn(T) -> Change<T> = match event {
         EventType::Added | EventType::Modified => Change::Applied,
         EventType::Deleted => Change::Deleted,
@@ -598,5 +612,39 @@ mod tests {
         assert_eq!(pause_after(&lost, &mut b, now, 1.0), LOST_EVENT_PAUSE);
         assert!(lost.needs_relist() && status(410, None).needs_relist());
         assert!(!status(429, Some(1)).needs_relist() && !status(500, None).needs_relist());
+    }
+
+    #[test]
+    fn retry_after_is_read_in_seconds() {
+        let mut h = hyper::HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static(" 7 "),
+        );
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert(
+            hyper::header::RETRY_AFTER,
+            hyper::header::HeaderValue::from_static("Fri, 27 Nov 2026 23:00:00 GMT"),
+        );
+        assert_eq!(
+            retry_after(&h),
+            None,
+            "the date form is not used by the API server"
+        );
+    }
+
+    #[test]
+    fn only_watches_that_end_at_once_and_empty_pause() {
+        let ms = Duration::from_millis;
+        // Ended cleanly: within a second and without a line.
+        assert_eq!(ending(false, false, ms(300)), Ended::Empty);
+        assert_eq!(ending(false, false, ms(1500)), Ended::Normally);
+        assert_eq!(ending(true, false, ms(10)), Ended::Normally);
+        // Cut: only as soon as it was made. A watch cut again 700 ms after it was resumed (a
+        // flapping proxy) is resumed at once.
+        assert_eq!(ending(false, true, ms(50)), Ended::Empty);
+        assert_eq!(ending(false, true, ms(700)), Ended::Normally);
+        assert_eq!(ending(true, true, ms(5)), Ended::Normally);
     }
 }
