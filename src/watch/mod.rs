@@ -614,6 +614,72 @@ mod tests {
         assert!(!status(429, Some(1)).needs_relist() && !status(500, None).needs_relist());
     }
 
+    fn pods() -> Spec<crate::model::PodState> {
+        Spec::new(
+            Resource::Pods,
+            None,
+            "/api/v1/pods".into(),
+            &Scope::default(),
+            decode::pod,
+            Event::Pod,
+        )
+    }
+
+    /// A pod watch line of `type` at resourceVersion `rv` (none when empty).
+    fn line(type_: &str, rv: &str) -> Vec<u8> {
+        let rv = if rv.is_empty() {
+            String::new()
+        } else {
+            format!(r#","resourceVersion":"{rv}""#)
+        };
+        format!(r#"{{"type":"{type_}","object":{{"metadata":{{"name":"p","namespace":"n","uid":"u"{rv}}}}}}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn each_watch_line_queues_its_event_and_moves_the_resume_version() {
+        let (spec, stats) = (pods(), WatchStats::default());
+        let (mut version, mut batch) = (Some("1".to_string()), Vec::new());
+        let on = |l: &[u8], version: &mut Option<String>, batch: &mut Vec<Event>| {
+            on_line(&spec, &stats, l, version, batch)
+        };
+        on(&line("ADDED", "5"), &mut version, &mut batch).expect("applied");
+        on(&line("DELETED", "7"), &mut version, &mut batch).expect("deleted");
+        assert!(matches!(
+            batch.as_slice(),
+            [
+                Event::Pod(Change::Applied(_)),
+                Event::Pod(Change::Deleted(_))
+            ]
+        ));
+        on(
+            &br#"{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"9"}}}"#[..],
+            &mut version,
+            &mut batch,
+        )
+        .expect("bookmark");
+        assert_eq!(
+            (version.as_deref(), batch.len()),
+            (Some("9"), 2),
+            "a bookmark only moves the version"
+        );
+
+        let gone = br#"{"type":"ERROR","object":{"kind":"Status","status":"Failure","code":410,"message":"too old"}}"#;
+        let e = on(gone, &mut version, &mut batch).expect_err("410");
+        assert!(e.needs_relist(), "{e}");
+        let lost =
+            on(&b"{\"type\":\"ADDED\",\"obj"[..], &mut version, &mut batch).expect_err("garbage");
+        assert!(matches!(lost, Failure::Lost(_)));
+        let no_rv = on(&line("MODIFIED", ""), &mut version, &mut batch).expect_err("no version");
+        assert!(matches!(no_rv, Failure::NoResourceVersion) && no_rv.needs_relist());
+        assert_eq!(
+            (version.as_deref(), batch.len()),
+            (Some("9"), 2),
+            "failed lines change nothing"
+        );
+        assert_eq!(stats.events.load(Ordering::Relaxed), 2);
+    }
+
     #[test]
     fn retry_after_is_read_in_seconds() {
         let mut h = hyper::HeaderMap::new();
