@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kube_rollout_exporter::sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::{SimCluster, SimConfig, SimDeployment};
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();

@@ -11,7 +11,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tracing::{info, warn};
 
-use crate::sim::{SimCluster, SimConfig, SimDeployment, SimError};
+use kube_sim::{SimCluster, SimConfig, SimDeployment, SimError};
 
 /// The Deployments of the demo cluster.
 fn deployments() -> Vec<SimDeployment> {

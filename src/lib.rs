@@ -20,7 +20,6 @@ pub mod model;
 pub mod process;
 pub mod selection;
 pub mod shard;
-pub mod sim;
 pub mod state;
 pub mod watch;
 pub mod web_config;

@@ -2,6 +2,7 @@
 //! stops cleanly on SIGTERM or SIGINT. Errors end here as one line on stderr and an exit code:
 //! 0 after a clean shutdown, 1 for a startup error (kubeconfig, listen address), 2 for bad flags.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -33,6 +34,11 @@ fn main() -> ExitCode {
             };
         }
     };
+    // What clap cannot check (the shard within the total) is a usage error like any other.
+    if let Err(e) = args.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     init_logging(&args);
     // One worker: the async work is light I/O (the watches and the HTTP server), and one thread
     // keeps each watch's connection task and decoding task together, without cross-thread
@@ -62,17 +68,27 @@ fn main() -> ExitCode {
 fn init_logging(args: &Args) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| {
         EnvFilter::new(format!(
-            "warn,kube_rollout_exporter={level},kube_rollout_exporter::sim=warn",
+            "warn,kube_rollout_exporter={level},kube_sim=warn",
             level = args.log_level.as_str()
         ))
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_writer(std::io::stderr);
     match args.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// Whether log lines carry ANSI colour: only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (no-color.org), so a log file or a pipe gets plain text.
+fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The Kubernetes client configuration: `--kubeconfig` wins, then kube's inference
@@ -162,7 +178,6 @@ async fn run(args: Args) -> Result<()> {
     config.default_retry = false;
     let client = kube::client::ClientBuilder::try_from(config)
         .context("cannot build a Kubernetes client from the configuration")?
-        .with_layer(&watch::ApiHealthLayer::new(shared.clone()))
         .build();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let registry = Arc::new(metrics::registry(
@@ -322,5 +337,21 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(super::colour(true, None));
+        assert!(
+            super::colour(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!super::colour(true, Some(OsStr::new("1"))));
+        assert!(!super::colour(false, None), "a file or a pipe");
     }
 }

@@ -70,7 +70,7 @@ impl WatchStats {
     }
 
     /// Failing: the latest outcome is an error and nothing succeeded for `timeout`. Successes are
-    /// watch events and, through [`crate::watch::ApiHealthLayer`], every 2xx answer to a list or
+    /// watch events and every 2xx answer to a list or
     /// watch (a quiet, resumed watch included), so routine 410 relists and one-off drops do not
     /// flap readiness, and an API server that stays away does.
     pub fn failing(&self, now: Instant, started: Instant, timeout: Duration) -> bool {

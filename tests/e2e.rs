@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::TempDir;
 use common::exporter::{Exporter, Scrape, binary, scrape, wait_metrics};
 use common::http;
-use kube_rollout_exporter::sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::{SimCluster, SimConfig, SimDeployment};
 
 const WEB: &str = "web";
 const MINUTE: Duration = Duration::from_secs(60);
@@ -480,7 +480,7 @@ async fn serves_openmetrics_when_asked_and_shuts_down_cleanly_on_sigterm() {
 }
 
 #[test]
-fn bad_flags_and_a_missing_kubeconfig_exit_with_one_clear_line() {
+fn bad_flags_and_a_missing_kubeconfig_exit_with_one_clear_line_without_colour_codes() {
     let bad_flag = Command::new(binary())
         .arg("--web.listen-address=nope")
         .output()
@@ -507,6 +507,28 @@ fn bad_flags_and_a_missing_kubeconfig_exit_with_one_clear_line() {
         "{stderr}"
     );
     assert!(last.contains("--kubeconfig"), "says what to do: {last}");
+    assert!(
+        stderr.lines().count() >= 2,
+        "the error is logged as well as printed: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b'),
+        "logs to a pipe carry no colour codes: {stderr:?}"
+    );
+
+    // A combination clap cannot check is a usage error too, before anything starts.
+    let out_of_range = Command::new(binary())
+        .args(["--shard", "3", "--total-shards", "3", "--demo"])
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .output()
+        .expect("run");
+    assert_eq!(out_of_range.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out_of_range.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.starts_with("error: --shard 3 is out of range") && stderr.contains("0 to 2"),
+        "{stderr}"
+    );
 
     let nothing = Command::new(binary())
         .args([

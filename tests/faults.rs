@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::TempDir;
 use common::exporter::{Exporter, Scrape, scrape, wait_metrics};
 use common::http;
-use kube_rollout_exporter::sim::{Endpoint, ErrorFault, SimCluster, SimConfig, SimDeployment};
+use kube_sim::{Endpoint, ErrorFault, SimCluster, SimConfig, SimDeployment};
 
 const WEB: &str = "web";
 const MINUTE: Duration = Duration::from_secs(60);

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::TempDir;
 use common::exporter::{Exporter, scrape, wait_metrics};
 use common::http;
-use kube_rollout_exporter::sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::{SimCluster, SimConfig, SimDeployment};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 

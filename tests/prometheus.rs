@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::TempDir;
 use common::exporter::{Exporter, wait_metrics};
 use common::http;
-use kube_rollout_exporter::sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::{SimCluster, SimConfig, SimDeployment};
 use serde_json::Value;
 
 fn repo(path: &str) -> PathBuf {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::TempDir;
 use common::exporter::{Exporter, Scrape, scrape, wait_metrics};
-use kube_rollout_exporter::sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::{SimCluster, SimConfig, SimDeployment};
 
 const SHARDS: u64 = 3;
 

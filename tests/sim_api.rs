@@ -25,7 +25,7 @@ use hyper_util::rt::TokioIo;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube_rollout_exporter::sim::{
+use kube_sim::{
     ApiConfig, Kind, Object, POD_TEMPLATE_HASH, REVISION, START_SECONDS, SimCluster, SimConfig,
     SimDeployment,
 };

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::http::{self, Watch};
 use common::{TempDir, recording_dir, replay};
 use kube_rollout_exporter::model::{Phase, Timestamp};
-use kube_rollout_exporter::sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::{SimCluster, SimConfig, SimDeployment};
 use serde_json::Value;
 
 const META_LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";

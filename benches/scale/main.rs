@@ -29,9 +29,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use kube_rollout_exporter::sim::{
-    Bulk, BulkSpec, Churn, ChurnConfig, Endpoint, SimCluster, SimConfig,
-};
+use kube_sim::{Bulk, BulkSpec, Churn, ChurnConfig, Endpoint, SimCluster, SimConfig};
 
 use client::Captured;
 use floor::Stream;
@@ -602,11 +600,11 @@ fn start_captures(
 async fn churn_phase(
     options: &Options,
     sim: &SimCluster,
-    bulk: kube_rollout_exporter::sim::Bulk,
+    bulk: kube_sim::Bulk,
     exp: &Proc,
     rss_sync: u64,
     report: &mut Report,
-) -> (kube_rollout_exporter::sim::Bulk, f64) {
+) -> (kube_sim::Bulk, f64) {
     eprintln!(
         "  churn: {} pod lifecycles at full speed",
         options.lifecycles
@@ -869,11 +867,11 @@ fn signal(pid: u32, sig: &str) {
 async fn burst_phase(
     options: &Options,
     sim: &SimCluster,
-    mut bulk: kube_rollout_exporter::sim::Bulk,
+    mut bulk: kube_sim::Bulk,
     exp: &Proc,
     floor_ns: f64,
     report: &mut Report,
-) -> kube_rollout_exporter::sim::Bulk {
+) -> kube_sim::Bulk {
     if options.bursts == 0 {
         return bulk;
     }
@@ -954,10 +952,10 @@ async fn burst_phase(
 async fn scrape_during_churn(
     options: &Options,
     sim: &SimCluster,
-    bulk: kube_rollout_exporter::sim::Bulk,
+    bulk: kube_sim::Bulk,
     exp: &Proc,
     report: &mut Report,
-) -> kube_rollout_exporter::sim::Bulk {
+) -> kube_sim::Bulk {
     let churn = sim.churn(
         bulk,
         ChurnConfig {
@@ -994,11 +992,11 @@ async fn scrape_during_churn(
 async fn bytes_phase(
     options: &Options,
     sim: &SimCluster,
-    bulk: kube_rollout_exporter::sim::Bulk,
+    bulk: kube_sim::Bulk,
     exp: &Proc,
     pods: usize,
     report: &mut Report,
-) -> kube_rollout_exporter::sim::Bulk {
+) -> kube_sim::Bulk {
     eprintln!(
         "  API bytes: {:.0} rollouts/s for {} s, with list loops every 5 s",
         options.rate,
@@ -1092,7 +1090,7 @@ async fn bytes_phase(
 async fn naive_churn(
     options: &Options,
     sim: &SimCluster,
-    bulk: kube_rollout_exporter::sim::Bulk,
+    bulk: kube_sim::Bulk,
     naive: &Proc,
     report: &mut Report,
 ) {

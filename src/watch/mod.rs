@@ -13,13 +13,12 @@
 //! deletions missed during a gap are reconciled at its end without a second copy of every object. Errors are logged, counted and
 //! survived; a line that does not decode is a lost event, so that watch relists.
 //!
-//! It is built on kube's [`Client`] (authentication, TLS, the [`ApiHealthLayer`]) rather than
+//! It is built on kube's [`Client`] (authentication, TLS) rather than
 //! kube's watcher because of CPU per event: the response body is split into lines in place
 //! ([`lines`]) and each line decoded from those bytes into borrowed fields ([`crate::decode`]),
 //! and the events of one read go to the model under one lock. See BENCHMARKS.md.
 
 mod backoff;
-mod health;
 mod lines;
 
 use std::sync::Arc;
@@ -35,8 +34,6 @@ use kube::core::Request;
 use kube::{Client, Resource as KubeResource};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
-
-pub use health::{ApiHealthLayer, resource_of};
 
 use crate::decode::{self, EventType, Object, ObjectSeed, Str};
 use crate::error::ConvertError;
@@ -338,11 +335,26 @@ impl<T> ListWatch<T> {
         }
     }
 
-    /// Sends a request; a non-2xx answer is a [`Failure::Status`] with the server's message.
-    async fn send(&mut self, request: hyper::Request<Vec<u8>>) -> Result<Body, Failure> {
-        let response = self.client.send(request.map(Body::from)).await?;
+    /// Sends a request and records the answer (`verb` is `list` or `watch`): every answer is
+    /// counted by status (0 when none came), and a 2xx is a success for readiness even when no
+    /// event follows (a quiet resumed watch). A non-2xx answer is a [`Failure::Status`] with the
+    /// server's message.
+    async fn send(
+        &mut self,
+        verb: &'static str,
+        request: hyper::Request<Vec<u8>>,
+    ) -> Result<Body, Failure> {
+        let response = match self.client.send(request.map(Body::from)).await {
+            Ok(response) => response,
+            Err(e) => {
+                self.stats().request(verb, 0);
+                return Err(e.into());
+            }
+        };
         let status = response.status();
+        self.stats().request(verb, status.as_u16());
         if status.is_success() {
+            self.stats().success(Instant::now());
             self.backoff.reset();
             return Ok(response.into_body());
         }
@@ -387,7 +399,7 @@ impl<T> ListWatch<T> {
             } else {
                 request.list(&params)?
             };
-            let page = self.send(request).await?.collect_bytes().await?;
+            let page = self.send("list", request).await?.collect_bytes().await?;
             let (spec, shared, batch) = (&self.spec, &self.shared, &mut self.batch);
             let stats = shared.watch(spec.resource);
             let meta = decode::list_page(&page, spec.seed(), &mut |o| {
@@ -432,7 +444,7 @@ impl<T> ListWatch<T> {
             request.watch(&params, version)?
         };
         let started = Instant::now();
-        let mut body = self.send(request).await?;
+        let mut body = self.send("watch", request).await?;
         let mut lines = Lines::default();
         let (mut seen, mut broke) = (false, false);
         loop {

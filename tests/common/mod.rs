@@ -285,7 +285,7 @@ impl Drop for TempDir {
 /// Waits until the wall clock is in a later second than every ReplicaSet's creationTimestamp
 /// (1 s resolution), so the next ReplicaSet is strictly newer: after an exporter restart the
 /// rollout start is recovered from it only then.
-pub async fn wait_for_new_second(sim: &kube_rollout_exporter::sim::SimCluster) {
+pub async fn wait_for_new_second(sim: &kube_sim::SimCluster) {
     sim.wait_for(
         "a new second since the last ReplicaSet",
         std::time::Duration::from_secs(60),

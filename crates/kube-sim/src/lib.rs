@@ -8,6 +8,8 @@
 //! API here (set an image, scale, pause, roll back, delete, make a pod stuck) and wait for
 //! conditions with deadlines. Dropping the cluster stops every task it started.
 
+#![forbid(unsafe_code)]
+
 mod api;
 mod bulk;
 mod clock;
@@ -112,11 +114,6 @@ impl Drop for SimCluster {
             t.abort();
         }
     }
-}
-
-/// Decodes `%XX` escapes and `+` in a query component (also used by the exporter's client layer).
-pub fn percent_decode_pub(s: &str) -> String {
-    percent_decode(s)
 }
 
 /// Decodes `%XX` escapes and `+` in a query component.
