@@ -1,4 +1,5 @@
-//! What the model keeps per namespace: its workloads, ReplicaSet slots and pods.
+//! The per-namespace index: a namespace's workloads, ReplicaSet slots and pods, and the counts
+//! that tie them together.
 //!
 //! Everything the model relates lives in one namespace (owner references never cross one), so
 //! the state is split by namespace and every lookup inside is by plain `&str`: an event costs no
@@ -7,12 +8,17 @@
 //! owners. Pods sit in one map per namespace with a compact record (about 100 bytes with the
 //! table's share), and each slot counts its pods instead of holding them: at 100k pods this is
 //! the bulk of the exporter's memory (BENCHMARKS.md).
+//!
+//! The index owns its invariants: its maps are private, and every change to a pod goes through a
+//! method that keeps its slot's counts ([`RsSlot::pods`], [`RsSlot::blocking`]) equal to a
+//! recount, and every slot removal keeps the owning workload's set of slots in step.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::{Histogram, Rollout, Timestamp, Uid};
-use crate::model::DeploymentState;
+use super::histogram::Histogram;
+use super::workload::Workload;
+use super::{Timestamp, Uid};
 
 /// An interned name.
 pub(super) type Name = Arc<str>;
@@ -59,11 +65,11 @@ pub(super) struct PodRecord {
     pub uid: Uid,
     /// Boxed: most pods are not terminating, and the record stays small.
     pub termination: Option<Box<Termination>>,
-    /// Phase Succeeded or Failed, according to the phase source.
+    /// Phase Succeeded or Failed, according to the finished-pod watch.
     pub finished: bool,
-    /// The pod list that last listed it (see `Model::list_done`).
+    /// The epoch of the pod list that last listed it (0: none).
     pub listed: u32,
-    /// The finished-pod list that last listed it.
+    /// The epoch of the finished-pod list that last listed it (0: none).
     pub finished_listed: u32,
 }
 
@@ -76,121 +82,53 @@ impl PodRecord {
     }
 }
 
-/// A ReplicaSet name that a pod or a watch event mentioned.
+/// A ReplicaSet name that a pod or a watch event mentioned: the ReplicaSet itself once it has
+/// been seen, or a placeholder for one that pods point at but that has not arrived yet.
 #[derive(Clone, Debug)]
 pub(super) struct RsSlot {
     pub owner: RsOwner,
-    /// The ReplicaSet object currently exists.
-    pub live: bool,
+    /// The ReplicaSet object currently exists (a placeholder's does not, yet).
+    pub exists: bool,
     pub revision: Option<u64>,
     pub created: Option<Timestamp>,
-    /// Pod records pointing at this slot.
-    pub pods: u32,
-    /// Of those, the ones that block completion ([`PodRecord::blocks_completion`]).
-    pub blocking: u32,
+    /// Pod records pointing at this slot; kept by [`Namespace`].
+    pods: u32,
+    /// Of those, the ones that block completion ([`PodRecord::blocks_completion`]); kept by
+    /// [`Namespace`].
+    blocking: u32,
     /// Termination durations observed while the ReplicaSet was still unknown, handed to its
     /// workload when it arrives.
-    pub held_observations: Vec<f64>,
-    /// The ReplicaSet list that last listed it.
+    pub early_observations: Vec<f64>,
+    /// The epoch of the ReplicaSet list that last listed it (0: none).
     pub listed: u32,
 }
 
 impl RsSlot {
-    pub fn held() -> Self {
+    fn placeholder() -> Self {
         Self {
             owner: RsOwner::Unknown,
-            live: false,
+            exists: false,
             revision: None,
             created: None,
             pods: 0,
             blocking: 0,
-            held_observations: Vec::new(),
+            early_observations: Vec::new(),
             listed: 0,
         }
     }
 
+    pub fn blocking(&self) -> u32 {
+        self.blocking
+    }
+
     /// Nothing refers to this slot any more.
-    pub fn is_garbage(&self) -> bool {
-        !self.live && self.pods == 0 && self.held_observations.is_empty()
+    fn is_garbage(&self) -> bool {
+        !self.exists && self.pods == 0 && self.early_observations.is_empty()
     }
 
     /// The current ReplicaSet of a rollout at `revision`.
     pub fn is_current(&self, revision: Option<u64>) -> bool {
-        self.live && self.revision.is_some() && self.revision == revision
-    }
-}
-
-/// Everything the model keeps about one workload.
-#[derive(Clone, Debug)]
-pub(super) struct Workload {
-    /// The Deployment as last seen; `None` before it is seen and after it is deleted.
-    pub deployment: Option<DeploymentState>,
-    /// It was seen and then deleted: its series stay until its last pod is gone.
-    pub deleted: bool,
-    /// Names of the ReplicaSet slots this workload controls (live or still holding pods).
-    pub replicasets: BTreeSet<Name>,
-    /// The Deployment's revision as last seen.
-    pub revision: Option<u64>,
-    pub rollout: Option<Rollout>,
-    pub last_started: Option<Timestamp>,
-    pub last_completed: Option<Timestamp>,
-    pub started_total: u64,
-    pub superseded_total: u64,
-    /// One count per configured SLO threshold.
-    pub slow_total: Vec<u64>,
-    /// Boxed: a workload has none until its first observation, and 10k workloads are common.
-    pub termination: Option<Box<Histogram>>,
-    pub ready: Option<Box<Histogram>>,
-    pub complete: Option<Box<Histogram>>,
-    pub drain_tail: Option<Box<Histogram>>,
-    /// The Deployment list that last listed it.
-    pub listed: u32,
-}
-
-impl Workload {
-    pub fn new(thresholds: usize) -> Self {
-        Self {
-            deployment: None,
-            deleted: false,
-            replicasets: BTreeSet::new(),
-            revision: None,
-            rollout: None,
-            last_started: None,
-            last_completed: None,
-            started_total: 0,
-            superseded_total: 0,
-            slow_total: vec![0; thresholds],
-            termination: None,
-            ready: None,
-            complete: None,
-            drain_tail: None,
-            listed: 0,
-        }
-    }
-
-    /// Series exist for workloads whose Deployment was seen (ReplicaSets of Deployments outside
-    /// the exporter's scope create workloads that are never exported).
-    pub fn exported(&self) -> bool {
-        self.deployment.is_some() || self.deleted
-    }
-
-    pub fn in_flight(&mut self) -> Option<&mut Rollout> {
-        self.rollout.as_mut().filter(|r| r.in_flight())
-    }
-
-    /// Counts the rollout in flight as slow for each threshold its age has reached. With an
-    /// unknown start the age is a lower bound, so a count is still certain.
-    pub fn advance(&mut self, now: Timestamp, thresholds: &[u64]) {
-        let Some(rollout) = self.rollout.as_mut().filter(|r| r.in_flight()) else {
-            return;
-        };
-        let age = rollout.age(now);
-        for (i, &threshold) in thresholds.iter().enumerate() {
-            if !rollout.slow_counted[i] && age >= threshold as f64 {
-                rollout.slow_counted[i] = true;
-                self.slow_total[i] += 1;
-            }
-        }
+        self.exists && self.revision.is_some() && self.revision == revision
     }
 }
 
@@ -198,18 +136,25 @@ impl Workload {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct PendingFinish {
     pub uid: Uid,
-    /// The finished-pod list that reported it (0: a watch event).
+    /// The epoch of the finished-pod list that reported it (0: a watch event).
     pub listed: u32,
+}
+
+/// A namespace's workloads to change, with its slots and pods to read.
+pub(super) struct Parts<'a> {
+    pub workloads: &'a mut BTreeMap<Name, Workload>,
+    pub slots: &'a Map<Name, RsSlot>,
+    pub pods: &'a Map<Box<str>, PodRecord>,
 }
 
 /// The state of one namespace.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Namespace {
     /// By Deployment name, in order: the snapshot lists workloads sorted.
-    pub workloads: BTreeMap<Name, Workload>,
-    pub replicasets: Map<Name, RsSlot>,
-    pub pods: Map<Box<str>, PodRecord>,
-    pub finished_pending: Map<Box<str>, PendingFinish>,
+    workloads: BTreeMap<Name, Workload>,
+    replicasets: Map<Name, RsSlot>,
+    pods: Map<Box<str>, PodRecord>,
+    finished_pending: Map<Box<str>, PendingFinish>,
 }
 
 impl Namespace {
@@ -220,8 +165,18 @@ impl Namespace {
             && self.finished_pending.is_empty()
     }
 
+    // ----- Workloads ---------------------------------------------------------------------------
+
+    pub fn workload(&self, name: &str) -> Option<&Workload> {
+        self.workloads.get(name)
+    }
+
+    pub fn workload_mut(&mut self, name: &str) -> Option<&mut Workload> {
+        self.workloads.get_mut(name)
+    }
+
     /// The workload `name`, created when missing, with its interned name.
-    pub fn workload(&mut self, name: &str, thresholds: usize) -> (Name, &mut Workload) {
+    pub fn workload_entry(&mut self, name: &str, thresholds: usize) -> (Name, &mut Workload) {
         let key = match self.workloads.get_key_value(name) {
             Some((k, _)) => k.clone(),
             None => Name::from(name),
@@ -233,8 +188,64 @@ impl Namespace {
         (key, w)
     }
 
-    /// The slot of ReplicaSet `name`, created held when missing, with its interned name.
-    pub fn slot(&mut self, name: &str) -> (Name, &mut RsSlot) {
+    pub fn workloads(&self) -> impl Iterator<Item = (&Name, &Workload)> {
+        self.workloads.iter()
+    }
+
+    /// Every workload, mutable, beside the slots and pods, read-only: their counts stay the
+    /// index's to keep.
+    pub fn parts_mut(&mut self) -> Parts<'_> {
+        Parts {
+            workloads: &mut self.workloads,
+            slots: &self.replicasets,
+            pods: &self.pods,
+        }
+    }
+
+    /// Drops a workload whose Deployment is gone (or was never seen) once nothing of it remains.
+    pub fn remove_workload_if_gone(&mut self, name: &str, thresholds: usize) {
+        let Some(w) = self.workloads.get(name) else {
+            return;
+        };
+        if w.deployment.is_some() || self.has_pods(w) {
+            return;
+        }
+        if w.replicasets.is_empty() {
+            self.workloads.remove(name);
+        } else if let Some(w) = self.workloads.get_mut(name)
+            && w.deleted
+        {
+            // Its last pod is gone, so its series go, but ReplicaSets naming it remain (the
+            // garbage collector's deletions to come, or pods still unseen): it starts over as a
+            // workload whose Deployment was never seen, still indexing them, so that a Deployment
+            // created again under the same name sees them and their pods.
+            let replicasets = std::mem::take(&mut w.replicasets);
+            *w = Workload {
+                replicasets,
+                ..Workload::new(thresholds)
+            };
+        }
+    }
+
+    /// Whether any of `w`'s ReplicaSet slots still holds a pod.
+    fn has_pods(&self, w: &Workload) -> bool {
+        w.replicasets
+            .iter()
+            .any(|rs| self.replicasets.get(rs).is_some_and(|s| s.pods > 0))
+    }
+
+    // ----- ReplicaSet slots --------------------------------------------------------------------
+
+    pub fn slot(&self, name: &str) -> Option<&RsSlot> {
+        self.replicasets.get(name)
+    }
+
+    pub fn slot_mut(&mut self, name: &str) -> Option<&mut RsSlot> {
+        self.replicasets.get_mut(name)
+    }
+
+    /// The slot of ReplicaSet `name`, a placeholder when missing, with its interned name.
+    pub fn slot_entry(&mut self, name: &str) -> (Name, &mut RsSlot) {
         let key = match self.replicasets.get_key_value(name) {
             Some((k, _)) => k.clone(),
             None => Name::from(name),
@@ -242,8 +253,55 @@ impl Namespace {
         let slot = self
             .replicasets
             .entry(key.clone())
-            .or_insert_with(RsSlot::held);
+            .or_insert_with(RsSlot::placeholder);
         (key, slot)
+    }
+
+    pub fn slots(&self) -> impl Iterator<Item = (&Name, &RsSlot)> {
+        self.replicasets.iter()
+    }
+
+    /// The owner's workload takes slot `rs`: it joins the workload's set, and the termination
+    /// durations observed before the ReplicaSet arrived are observed for the workload now.
+    pub fn adopt_slot(&mut self, rs: &Name, workload: &str, buckets: &Arc<[f64]>) {
+        let (Some(w), Some(slot)) = (
+            self.workloads.get_mut(workload),
+            self.replicasets.get_mut(rs),
+        ) else {
+            return;
+        };
+        w.replicasets.insert(rs.clone());
+        for value in slot.early_observations.drain(..) {
+            observe(&mut w.termination, buckets, value);
+        }
+    }
+
+    /// Removes slot `rs` once nothing refers to it (see [`RsSlot::is_garbage`]), and from its
+    /// owning workload's set.
+    pub fn drop_slot_if_garbage(&mut self, rs: &str) {
+        if !self.replicasets.get(rs).is_some_and(RsSlot::is_garbage) {
+            return;
+        }
+        if let Some(slot) = self.replicasets.remove(rs)
+            && let RsOwner::Deployment(w) = &slot.owner
+            && let Some(w) = self.workloads.get_mut(w)
+        {
+            w.replicasets.remove(rs);
+        }
+    }
+
+    // ----- Pods --------------------------------------------------------------------------------
+
+    pub fn pod(&self, name: &str) -> Option<&PodRecord> {
+        self.pods.get(name)
+    }
+
+    pub fn pods(&self) -> impl Iterator<Item = (&str, &PodRecord)> {
+        self.pods.iter().map(|(name, record)| (&**name, record))
+    }
+
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
     }
 
     /// Records a pod; its slot must exist.
@@ -298,10 +356,50 @@ impl Namespace {
         self.pods.retain(|_, record| &*record.rs != rs);
     }
 
-    /// Whether any of `w`'s ReplicaSet slots still holds a pod.
-    pub fn has_pods(&self, w: &Workload) -> bool {
-        w.replicasets
-            .iter()
-            .any(|rs| self.replicasets.get(rs).is_some_and(|s| s.pods > 0))
+    // ----- Finished pods reported before the pod -----------------------------------------------
+
+    pub fn take_pending_finish(&mut self, name: &str) -> Option<PendingFinish> {
+        self.finished_pending.remove(name)
     }
+
+    pub fn add_pending_finish(&mut self, name: &str, pending: PendingFinish) {
+        self.finished_pending.insert(Box::from(name), pending);
+    }
+
+    /// Keeps the pending finishes the finished-pod list of `epoch` reported.
+    pub fn keep_pending_finishes_of(&mut self, epoch: u32) {
+        self.finished_pending.retain(|_, f| f.listed == epoch);
+    }
+
+    pub fn pending_finish_count(&self) -> usize {
+        self.finished_pending.len()
+    }
+
+    /// The counts each slot keeps as pods come and go equal a recount of the pod records, and
+    /// every record's slot exists.
+    #[cfg(test)]
+    #[track_caller]
+    pub fn assert_counts(&self) {
+        for (name, slot) in &self.replicasets {
+            let pods: Vec<&PodRecord> = self.pods.values().filter(|p| p.rs == *name).collect();
+            assert_eq!(slot.pods as usize, pods.len(), "pods of slot {name}");
+            let blocking = pods.iter().filter(|p| p.blocks_completion()).count();
+            assert_eq!(
+                slot.blocking as usize, blocking,
+                "blocking pods of slot {name}"
+            );
+        }
+        for (pod, record) in &self.pods {
+            assert!(
+                self.replicasets.contains_key(&record.rs),
+                "{pod}: its slot exists"
+            );
+        }
+    }
+}
+
+/// Observes `value` in a histogram created on first use.
+pub(super) fn observe(slot: &mut Option<Box<Histogram>>, buckets: &Arc<[f64]>, value: f64) {
+    slot.get_or_insert_with(|| Box::new(Histogram::new(buckets.clone())))
+        .observe(value);
 }

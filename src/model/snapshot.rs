@@ -1,7 +1,10 @@
 //! What the model answers at scrape time: plain values copied out, so the caller can release the
 //! model's lock before it encodes or writes anything.
 
-use super::{Histogram, Phase, WorkloadKey};
+use std::collections::BTreeMap;
+
+use super::namespace::{Parts, RsOwner, Termination};
+use super::{Histogram, Model, Phase, Timestamp, WorkloadKey};
 
 /// Every metric value of one workload at one instant.
 #[derive(Clone, Debug, PartialEq)]
@@ -50,4 +53,117 @@ pub struct ModelStats {
     pub replicasets: u64,
     pub pods: u64,
     pub finished_pods: u64,
+}
+
+impl Model {
+    /// Every exported workload's metric values at `now`, sorted by workload. Takes `&mut self`
+    /// because rollouts age: a rollout in flight that passed an SLO threshold is counted slow
+    /// here if no event did it.
+    pub fn snapshot(&mut self, now: Timestamp) -> Vec<WorkloadMetrics> {
+        // Until every resource has been listed, rollouts are not recovered yet: a phase or a
+        // gauge would be a guess. Nothing is exported before the first full sync.
+        if !self.all_synced {
+            return Vec::new();
+        }
+        let thresholds = self.cfg.slo_thresholds();
+        let mut out = Vec::new();
+        for (ns, n) in self.namespaces.iter_mut() {
+            let Parts {
+                workloads,
+                slots,
+                pods,
+            } = n.parts_mut();
+            // Terminating pods, per workload: one pass over the namespace's pods.
+            let mut terminations: BTreeMap<&str, Terminating> = BTreeMap::new();
+            for record in pods.values() {
+                let Some(t) = record.termination.as_deref() else {
+                    continue;
+                };
+                if let Some(RsOwner::Deployment(w)) = slots.get(&record.rs).map(|s| &s.owner) {
+                    terminations.entry(w).or_default().add(t, now);
+                }
+            }
+            out.reserve(workloads.len());
+            for (name, w) in workloads.iter_mut() {
+                w.advance(now, thresholds);
+                if !w.exported() {
+                    continue;
+                }
+                let t = terminations.get(&**name).copied().unwrap_or_default();
+                let in_flight = w.rollout.as_ref().filter(|r| r.in_flight());
+                let phase = match (&w.deployment, in_flight) {
+                    (Some(d), _) if d.is_stalled() => Phase::Stalled,
+                    (Some(d), _) if d.paused => Phase::Paused,
+                    (_, Some(r)) if r.ready.is_reached() => Phase::Draining,
+                    (_, Some(_)) => Phase::Progressing,
+                    (_, None) => Phase::Complete,
+                };
+                out.push(WorkloadMetrics {
+                    key: WorkloadKey::deployment(&**ns, &**name),
+                    terminating_pods: t.count,
+                    terminating_pods_overdue: t.overdue,
+                    oldest_termination_seconds: t
+                        .oldest
+                        .map_or(0.0, |o| now.seconds_since(o).max(0.0)),
+                    in_progress_seconds: in_flight.map_or(0.0, |r| r.age(now)),
+                    phase,
+                    revision: w.revision,
+                    last_started_timestamp: w.last_started.map(Timestamp::as_secs_f64),
+                    last_completed_timestamp: w.last_completed.map(Timestamp::as_secs_f64),
+                    started_total: w.started_total,
+                    superseded_total: w.superseded_total,
+                    slow_total: thresholds
+                        .iter()
+                        .copied()
+                        .zip(w.slow_total.iter().copied())
+                        .collect(),
+                    pod_termination_duration: w.termination.as_deref().cloned(),
+                    ready_duration: w.ready.as_deref().cloned(),
+                    complete_duration: w.complete.as_deref().cloned(),
+                    drain_tail: w.drain_tail.as_deref().cloned(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The exporter's view of itself: imprecise observations and objects tracked.
+    pub fn stats(&self) -> ModelStats {
+        let mut stats = self.stats;
+        for n in self.namespaces.values() {
+            stats.deployments += n
+                .workloads()
+                .filter(|(_, w)| w.deployment.is_some())
+                .count() as u64;
+            stats.replicasets += n.slots().filter(|(_, s)| s.exists).count() as u64;
+            stats.pods += n.pod_count() as u64;
+            stats.finished_pods += n.pods().filter(|(_, p)| p.finished).count() as u64
+                + n.pending_finish_count() as u64;
+        }
+        stats
+    }
+
+    /// Whether the model holds nothing at all (every object gone). A namespace's state is
+    /// dropped as soon as nothing is left in it, so nothing at all means no namespace.
+    pub fn is_empty(&self) -> bool {
+        self.namespaces.is_empty()
+    }
+}
+
+/// The terminating pods of one workload at one instant.
+#[derive(Clone, Copy, Debug, Default)]
+struct Terminating {
+    count: u64,
+    overdue: u64,
+    oldest: Option<Timestamp>,
+}
+
+impl Terminating {
+    fn add(&mut self, t: &Termination, now: Timestamp) {
+        self.count += 1;
+        if now > t.first_deadline {
+            self.overdue += 1;
+        }
+        self.oldest = Some(self.oldest.map_or(t.since(), |o| o.min(t.since())));
+    }
 }

@@ -7,39 +7,40 @@ mod hostile;
 
 /// The model's internals, for the tests that check nothing is left behind.
 impl Model {
-    fn slots(&self) -> impl Iterator<Item = &RsSlot> {
+    fn slots(&self) -> impl Iterator<Item = &namespace::RsSlot> {
         self.namespaces
             .values()
-            .flat_map(|n| n.replicasets.values())
+            .flat_map(|n| n.slots().map(|(_, s)| s))
     }
 
-    fn slot(&self, key: &ObjectKey) -> Option<&RsSlot> {
+    fn slot(&self, key: &ObjectKey) -> Option<&namespace::RsSlot> {
         self.namespaces
             .get(key.namespace.as_str())?
-            .replicasets
-            .get(key.name.as_str())
+            .slot(key.name.as_str())
     }
 
-    fn pod_record(&self, key: &ObjectKey) -> Option<&PodRecord> {
+    fn pod_record(&self, key: &ObjectKey) -> Option<&namespace::PodRecord> {
         self.namespaces
             .get(key.namespace.as_str())?
-            .pods
-            .get(key.name.as_str())
+            .pod(key.name.as_str())
     }
 
     fn pod_count(&self) -> usize {
-        self.namespaces.values().map(|n| n.pods.len()).sum()
+        self.namespaces.values().map(|n| n.pod_count()).sum()
     }
 
     fn pending_count(&self) -> usize {
         self.namespaces
             .values()
-            .map(|n| n.finished_pending.len())
+            .map(|n| n.pending_finish_count())
             .sum()
     }
 
     fn workload_count(&self) -> usize {
-        self.namespaces.values().map(|n| n.workloads.len()).sum()
+        self.namespaces
+            .values()
+            .map(|n| n.workloads().count())
+            .sum()
     }
 
     /// The counts each slot keeps as pods come and go equal a recount of the pod records, and
@@ -47,21 +48,7 @@ impl Model {
     #[track_caller]
     fn assert_counts(&self) {
         for n in self.namespaces.values() {
-            for (name, slot) in &n.replicasets {
-                let pods: Vec<&PodRecord> = n.pods.values().filter(|p| p.rs == *name).collect();
-                assert_eq!(slot.pods as usize, pods.len(), "pods of slot {name}");
-                let blocking = pods.iter().filter(|p| p.blocks_completion()).count();
-                assert_eq!(
-                    slot.blocking as usize, blocking,
-                    "blocking pods of slot {name}"
-                );
-            }
-            for (pod, record) in &n.pods {
-                assert!(
-                    n.replicasets.contains_key(&record.rs),
-                    "{pod}: its slot exists"
-                );
-            }
+            n.assert_counts();
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::*;
+use crate::model::namespace::RsOwner;
 
 /// Equal up to a relative error of 1e-12 (values far too large for `assert_secs`' absolute 1e-6).
 #[track_caller]
@@ -135,7 +136,7 @@ fn a_pod_whose_replicaset_never_appears_is_held_until_the_next_replicaset_relist
         c.model
             .slot(&key("web-ghost"))
             .expect("held")
-            .held_observations
+            .early_observations
             .len(),
         1
     );
@@ -469,7 +470,7 @@ fn a_finalizer_that_never_goes_keeps_the_pod_overdue_and_the_rollout_draining_wi
     assert_eq!(state(&c.model), record);
     assert!(record.is_some());
     assert_eq!(c.model.slots().count(), 2);
-    assert!(c.model.slots().all(|s| s.held_observations.is_empty()));
+    assert!(c.model.slots().all(|s| s.early_observations.is_empty()));
     assert_eq!(c.model.stats(), stats);
     // The finalizer goes at last: one observation, and the rollout completes.
     c.gone(end + 1.0, stuck());
@@ -747,8 +748,8 @@ fn a_pod_first_seen_after_its_replicaset_was_deleted_is_held_until_the_next_repl
     c.gone(5.0, draining(pod("b", 1), 2.0));
     assert!(c.web(6.0).pod_termination_duration.is_none());
     let held = c.model.slot(&key("web-b")).expect("held");
-    assert_eq!((held.owner.clone(), held.live), (RsOwner::Unknown, false));
-    assert_eq!(held.held_observations.len(), 1);
+    assert_eq!((held.owner.clone(), held.exists), (RsOwner::Unknown, false));
+    assert_eq!(held.early_observations.len(), 1);
     c.event(
         60.0,
         Event::ReplicaSet(Change::Relisted(vec![rs("a", 1, -1000.0)])),

@@ -1,6 +1,7 @@
-//! The lean inputs of the model: only the fields of Deployments, ReplicaSets and Pods that the
-//! rollout definitions read, already decoded. The watch adapters build these from API objects
-//! (see `crate::decode`); tests build them directly.
+//! The model's inputs: one [`Event`] per change a watch reports ([`Change`]: applied, deleted, or
+//! part of a list), carrying the lean state of one object: only the fields of Deployments,
+//! ReplicaSets and Pods that the rollout definitions read, already decoded. The watch adapters
+//! build these from API objects (see `crate::decode`); tests build them directly.
 
 use super::Timestamp;
 
@@ -222,4 +223,69 @@ pub struct PodState {
 pub struct FinishedPod {
     pub key: ObjectKey,
     pub uid: Uid,
+}
+
+/// A change to one kind of object, as a watch reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change<T> {
+    /// Added or modified.
+    Applied(T),
+    /// Deleted; carries the object's last state.
+    Deleted(T),
+    /// A list (initial or after a watch gap) starts: cluster-wide (`None`) or of one namespace.
+    /// Its objects follow as [`Change::Listed`], then [`Change::ListDone`]. A list that starts
+    /// again before it is done (the watch failed part way) keeps what it applied so far.
+    ListStarted(Option<String>),
+    /// One object of the list in progress, applied as it arrives: the watch adapters stream a list
+    /// of 100k pods through the model instead of holding a second copy of it.
+    Listed(T),
+    /// The list of this namespace (`None`: cluster-wide) is done: exactly the objects it listed
+    /// exist there; other namespaces are untouched. Milestones it moved are evaluated now, on all
+    /// of it.
+    ListDone(Option<String>),
+    /// A whole cluster-wide list at once: `ListStarted(None)`, a `Listed` per object, `ListDone`.
+    Relisted(Vec<T>),
+    /// A whole list of one namespace at once.
+    RelistedNamespace(String, Vec<T>),
+}
+
+/// One input of the model.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Deployment(Change<DeploymentState>),
+    ReplicaSet(Change<ReplicaSetState>),
+    Pod(Change<PodState>),
+    /// The finished-pod watch: pods in phase Succeeded or Failed.
+    FinishedPod(Change<FinishedPod>),
+}
+
+/// The watched resources, each synced by its first finished list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    Deployments,
+    ReplicaSets,
+    Pods,
+    FinishedPods,
+}
+
+impl Resource {
+    pub const ALL: [Resource; 4] = [
+        Resource::Deployments,
+        Resource::ReplicaSets,
+        Resource::Pods,
+        Resource::FinishedPods,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Resource::Deployments => "deployments",
+            Resource::ReplicaSets => "replicasets",
+            Resource::Pods => "pods",
+            Resource::FinishedPods => "finished_pods",
+        }
+    }
+
+    pub(super) const fn index(self) -> usize {
+        self as usize
+    }
 }

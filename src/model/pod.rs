@@ -1,0 +1,149 @@
+//! Pods: apply, delete and sweep. A pod counts in the slot of its controlling ReplicaSet; its
+//! first deletionTimestamp starts a termination, and its disappearance observes the termination's
+//! duration for its workload (or keeps it in the slot until the ReplicaSet arrives).
+
+use super::milestones::evaluate;
+use super::namespace::{Namespace, PodRecord, RsOwner, Termination, observe};
+use super::{Ctx, Item, OwnerKind, PodState, Timing};
+
+impl Item for PodState {
+    fn namespace(&self) -> &str {
+        &self.key.namespace
+    }
+
+    fn apply(self, n: &mut Namespace, cx: &mut Ctx<'_>, listed: Option<u32>) {
+        apply(n, cx, &self, listed);
+    }
+
+    fn delete(self, n: &mut Namespace, cx: &mut Ctx<'_>) {
+        apply(n, cx, &self, None);
+        finish(n, cx, &self.key.name);
+    }
+
+    fn unlisted(n: &Namespace, epoch: u32) -> Vec<String> {
+        n.pods()
+            .filter(|(_, p)| p.listed != epoch)
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
+        finish(n, cx, name);
+    }
+}
+
+fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>) {
+    let name = p.key.name.as_str();
+    let rs_name = match &p.owner {
+        Some(o) if o.kind == OwnerKind::ReplicaSet => o.name.as_str(),
+        _ => {
+            // Not (or no longer) controlled by a ReplicaSet: not part of any rollout.
+            forget(n, cx, name);
+            return;
+        }
+    };
+    if n.pod(name).is_some_and(|r| &*r.rs != rs_name) {
+        forget(n, cx, name);
+    }
+    let uid = p.uid;
+    if n.slot_entry(rs_name).1.owner == RsOwner::Other {
+        return;
+    }
+    if n.pod(name).is_some_and(|r| r.uid != uid) {
+        // Same name, new object: the old one is gone.
+        finish(n, cx, name);
+    }
+    let (rs, slot) = n.slot_entry(rs_name);
+    let owner = slot.owner.clone();
+    if n.pod(name).is_none() {
+        let pending = n.take_pending_finish(name).filter(|f| f.uid == uid);
+        let record = PodRecord {
+            rs,
+            uid,
+            termination: None,
+            finished: pending.is_some(),
+            listed: 0,
+            // A finished-pod list in progress listed it before the pod came.
+            finished_listed: pending.map_or(0, |f| f.listed),
+        };
+        n.insert_pod(name, record);
+    }
+    if let Some(epoch) = listed {
+        n.update_pod(name, |record| record.listed = epoch);
+    }
+    if let Some(deletion) = p.deletion {
+        let requested = deletion.requested_at();
+        let first = n.update_pod(name, |record| match &mut record.termination {
+            None => {
+                record.termination = Some(Box::new(Termination {
+                    requested,
+                    first_deadline: deletion.deadline,
+                    first_seen: cx.now,
+                }));
+                true
+            }
+            Some(t) => {
+                // The kubelet's final grace-0 delete, or a second shorter delete, rewrites both
+                // fields: keep the earliest request.
+                if let (Some(known), Some(new)) = (t.requested, requested) {
+                    t.requested = Some(known.min(new));
+                }
+                false
+            }
+        });
+        if first == Some(true) && requested.is_none() {
+            cx.stats.imprecise_unknown_request += 1;
+        }
+    }
+    if let RsOwner::Deployment(w) = owner {
+        evaluate(n, cx, &w);
+    }
+}
+
+/// The pod object is gone: a termination in progress is observed.
+fn finish(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
+    let Some(record) = n.remove_pod(name) else {
+        return;
+    };
+    let Some(slot) = n.slot_mut(&record.rs) else {
+        return;
+    };
+    let duration = record
+        .termination
+        .and_then(|t| t.requested)
+        .map(|requested| cx.now.seconds_since(requested).max(0.0));
+    let owner = slot.owner.clone();
+    match (&owner, duration) {
+        (RsOwner::Unknown, Some(d)) => slot.early_observations.push(d),
+        (RsOwner::Deployment(w), Some(d)) => {
+            if let Some(w) = n.workload_mut(w) {
+                observe(&mut w.termination, cx.cfg.buckets(), d);
+            }
+        }
+        _ => {}
+    }
+    if duration.is_some() && cx.timing == Timing::Relist {
+        cx.stats.imprecise_gap_terminations += 1;
+    }
+    left(n, cx, &record.rs, &owner);
+}
+
+/// The pod stopped counting for its workload without being gone (its controller changed).
+fn forget(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
+    let Some(record) = n.remove_pod(name) else {
+        return;
+    };
+    let owner = n
+        .slot(&record.rs)
+        .map_or(RsOwner::Unknown, |s| s.owner.clone());
+    left(n, cx, &record.rs, &owner);
+}
+
+/// After a pod left slot `rs`: the slot may be garbage, and its workload may have completed.
+fn left(n: &mut Namespace, cx: &mut Ctx<'_>, rs: &str, owner: &RsOwner) {
+    n.drop_slot_if_garbage(rs);
+    if let RsOwner::Deployment(w) = owner {
+        evaluate(n, cx, w);
+        n.remove_workload_if_gone(w, cx.thresholds().len());
+    }
+}

@@ -1,0 +1,93 @@
+//! ReplicaSets: apply, delete and sweep. A ReplicaSet fills its slot (a placeholder when its pods
+//! came first) and joins the workload of its controlling Deployment; one owned by anything else
+//! takes its pods out of every rollout.
+
+use super::OwnerKind;
+use super::milestones::evaluate;
+use super::namespace::{Namespace, RsOwner};
+use super::{Ctx, Item, ReplicaSetState};
+
+impl Item for ReplicaSetState {
+    fn namespace(&self) -> &str {
+        &self.key.namespace
+    }
+
+    fn apply(self, n: &mut Namespace, cx: &mut Ctx<'_>, listed: Option<u32>) {
+        apply(n, cx, self, listed);
+    }
+
+    fn delete(self, n: &mut Namespace, cx: &mut Ctx<'_>) {
+        delete(n, cx, &self.key.name);
+    }
+
+    fn unlisted(n: &Namespace, epoch: u32) -> Vec<String> {
+        n.slots()
+            .filter(|(_, s)| s.listed != epoch && (s.exists || s.owner == RsOwner::Unknown))
+            .map(|(name, _)| name.to_string())
+            .collect()
+    }
+
+    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
+        // A placeholder whose ReplicaSet is not listed never arrives: drop what it kept.
+        if let Some(slot) = n.slot_mut(name) {
+            slot.early_observations.clear();
+        }
+        delete(n, cx, name);
+    }
+}
+
+fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, rs: ReplicaSetState, listed: Option<u32>) {
+    let thresholds = cx.thresholds().len();
+    let owner = match &rs.owner {
+        Some(o) if o.kind == OwnerKind::Deployment => {
+            RsOwner::Deployment(n.workload_entry(&o.name, thresholds).0)
+        }
+        _ => RsOwner::Other,
+    };
+    let (rs_name, slot) = n.slot_entry(&rs.key.name);
+    slot.exists = true;
+    if let Some(epoch) = listed {
+        slot.listed = epoch;
+    }
+    slot.revision = rs.revision;
+    slot.created = rs.created;
+    let previous = std::mem::replace(&mut slot.owner, owner.clone());
+    if let RsOwner::Deployment(old) = &previous
+        && previous != owner
+    {
+        // Orphaned or adopted by another Deployment.
+        if let Some(w) = n.workload_mut(old) {
+            w.replicasets.remove(&rs_name);
+        }
+        evaluate(n, cx, old);
+        n.remove_workload_if_gone(old, thresholds);
+    }
+    match owner {
+        RsOwner::Deployment(name) => {
+            if n.workload(&name).is_none() {
+                return;
+            }
+            n.adopt_slot(&rs_name, &name, cx.cfg.buckets());
+            evaluate(n, cx, &name);
+        }
+        RsOwner::Other | RsOwner::Unknown => {
+            if let Some(slot) = n.slot_mut(&rs_name) {
+                slot.early_observations.clear();
+            }
+            n.drop_pods_of(&rs_name);
+        }
+    }
+}
+
+fn delete(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
+    let Some(slot) = n.slot_mut(name) else {
+        return;
+    };
+    slot.exists = false;
+    let owner = slot.owner.clone();
+    n.drop_slot_if_garbage(name);
+    if let RsOwner::Deployment(w) = owner {
+        evaluate(n, cx, &w);
+        n.remove_workload_if_gone(&w, cx.thresholds().len());
+    }
+}
