@@ -11,8 +11,9 @@
 
 use std::path::PathBuf;
 
-use kube_rollout_exporter::decode::{self, EventType, Object, ObjectSeed};
+use kube_rollout_exporter::decode::{self, Object, ObjectSeed};
 use kube_rollout_exporter::error::ConvertError;
+use kube_rollout_exporter::watch;
 use kube_rollout_exporter::model::{
     Change, Event, FinishedPod, Model, ModelConfig, Phase, Timestamp, WorkloadKey, WorkloadMetrics,
 };
@@ -88,14 +89,9 @@ fn watch<T>(
         .map(|(t, line)| {
             let mut o = Object::default();
             let event = decode::watch_line(line.as_bytes(), seed, &mut o).expect("line decodes");
-            let change = match event {
-                EventType::Added | EventType::Modified => {
-                    Change::Applied(convert(&mut o).expect("usable"))
-                }
-                EventType::Deleted => Change::Deleted(convert(&mut o).expect("usable")),
-                other => panic!("unexpected {other:?} in a recording"),
-            };
-            (t, change)
+            let change = watch::change_of(event)
+                .unwrap_or_else(|| panic!("unexpected {event:?} in a recording"));
+            (t, change(convert(&mut o).expect("usable")))
         })
         .collect()
 }
