@@ -148,7 +148,11 @@ fn check(e: &Expected, r: &Replay) {
     assert_secs(only(&m.complete_duration, what), e.complete);
     assert_secs(only(&m.drain_tail, what), e.drain_tail);
     let drains: Vec<f64> = r.drains.iter().map(|d| d.1).collect();
-    assert_eq!(drains.len(), e.drains.len(), "{what}: one drain per old pod");
+    assert_eq!(
+        drains.len(),
+        e.drains.len(),
+        "{what}: one drain per old pod"
+    );
     for (got, want) in drains.iter().zip(e.drains) {
         assert_secs(*got, want);
     }
