@@ -20,6 +20,13 @@ async fn cluster(d: SimDeployment) -> Cluster {
     Cluster::steady("e2e", &[d], STEADY_WITHIN).await
 }
 
+/// [`cluster`] with an [`exporter`] on it.
+async fn synced(d: SimDeployment) -> (Cluster, Exporter) {
+    let c = cluster(d).await;
+    let e = exporter(&c).await;
+    (c, e)
+}
+
 /// Starts the exporter and waits until it has synced, which means `shop/web` is exported.
 async fn exporter(c: &Cluster) -> Exporter {
     let e = c.synced_exporter(&[]).await;
@@ -66,13 +73,12 @@ fn old_pods(sim: &SimCluster, image: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_while_old_pods_drain_then_complete_when_the_last_is_gone() {
-    let c = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .drain_seconds(4.0)
             .start_seconds(0.5),
     )
     .await;
-    let e = exporter(&c).await;
     let s = scrape(e.addr).await;
     assert_eq!(phase(&s, WEB), Some("complete"));
     assert_eq!(s.web("kube_rollout_started_total", WEB, &[]), Some(0.0));
@@ -171,14 +177,13 @@ async fn ready_while_old_pods_drain_then_complete_when_the_last_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_held_by_a_finalizer_is_overdue_and_blocks_completion() {
-    let c = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .grace_seconds(2)
             .drain_seconds(30.0)
             .start_seconds(0.5),
     )
     .await;
-    let e = exporter(&c).await;
     let pod = c.sim.pods().expect("pods")[0]
         .metadata
         .name
@@ -230,13 +235,12 @@ async fn a_pod_held_by_a_finalizer_is_overdue_and_blocks_completion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_template_before_completion_supersedes_the_rollout() {
-    let c = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .drain_seconds(3.0)
             .start_seconds(1.0),
     )
     .await;
-    let e = exporter(&c).await;
     c.sim
         .set_image("shop", WEB, "registry.local/app:v2")
         .expect("v2");
@@ -266,13 +270,12 @@ async fn a_new_template_before_completion_supersedes_the_rollout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_is_a_rollout_of_the_reused_replicaset() {
-    let c = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .drain_seconds(1.0)
             .start_seconds(0.5),
     )
     .await;
-    let e = exporter(&c).await;
     c.sim
         .set_image("shop", WEB, "registry.local/app:v2")
         .expect("v2");
@@ -296,13 +299,12 @@ async fn a_rollback_is_a_rollout_of_the_reused_replicaset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_down_counts_terminations_but_no_rollout() {
-    let c = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .drain_seconds(1.0)
             .start_seconds(0.5),
     )
     .await;
-    let e = exporter(&c).await;
     c.sim.scale("shop", WEB, 1).expect("scale");
     let done = wait_metrics(e.addr, "two terminations observed", MINUTE, |s| {
         count(s, "kube_rollout_pod_termination_duration_seconds", &[]) == 2.0
@@ -393,12 +395,7 @@ async fn an_api_server_that_starts_after_the_exporter_is_picked_up() {
     assert_eq!(not_ready.status, 503);
     assert!(String::from_utf8_lossy(&not_ready.body).contains("waiting for the first list"));
     wait_metrics(e.addr, "watch errors counted", MINUTE, |s| {
-        s.get(
-            "kube_rollout_exporter_watch_errors_total",
-            &[("resource", "pods")],
-        )
-        .unwrap_or(0.0)
-            >= 1.0
+        s.watch_errors("pods") >= 1.0
     })
     .await;
     let sim = SimCluster::start_on(port, SimConfig::default())
@@ -430,8 +427,7 @@ async fn an_api_server_that_starts_after_the_exporter_is_picked_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_openmetrics_when_asked_and_shuts_down_cleanly_on_sigterm() {
-    let c = cluster(SimDeployment::new("shop", WEB)).await;
-    let e = exporter(&c).await;
+    let (_c, e) = synced(SimDeployment::new("shop", WEB)).await;
     let om = http::get(
         e.addr,
         "/metrics",
