@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::TempDir;
+use common::cluster::{Cluster, STEADY_WITHIN, wait_for_new_second};
 use common::exporter::{Exporter, Scrape, binary, scrape, wait_metrics};
 use common::http;
 use kube_sim::{SimCluster, SimConfig, SimDeployment};
@@ -15,51 +16,27 @@ const WEB: &str = "web";
 const MINUTE: Duration = Duration::from_secs(60);
 
 /// A simulated cluster with `d` created and steady, and a kubeconfig for it.
-async fn cluster(d: SimDeployment) -> (SimCluster, TempDir) {
-    let sim = SimCluster::start(SimConfig::default())
-        .await
-        .expect("simulator starts");
-    let name = d.name.clone();
-    let replicas = d.replicas;
-    sim.create_deployment(&d).expect("create deployment");
-    steady(&sim, &name, replicas).await;
-    let dir = TempDir::new("e2e");
-    sim.write_kubeconfig(&dir.path().join("kubeconfig"))
-        .expect("kubeconfig");
-    (sim, dir)
+async fn cluster(d: SimDeployment) -> Cluster {
+    Cluster::steady("e2e", &[d], STEADY_WITHIN).await
 }
 
-async fn steady(sim: &SimCluster, name: &str, replicas: i32) {
-    sim.wait_for(
-        &format!("shop/{name} steady"),
-        Duration::from_secs(30),
-        |w| {
-            w.store.deployments().any(|d| {
-                d.metadata.name.as_deref() == Some(name)
-                    && d.metadata.generation
-                        == d.status.as_ref().and_then(|s| s.observed_generation)
-                    && d.status.as_ref().is_some_and(|s| {
-                        s.available_replicas.unwrap_or(0) == replicas
-                            && s.replicas.unwrap_or(0) == replicas
-                            && s.conditions.as_ref().is_some_and(|c| {
-                                c.iter()
-                                    .any(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"))
-                            })
-                    })
-            })
-        },
-    )
-    .await
-    .expect("deployment becomes steady");
+/// [`cluster`] with an [`exporter`] on it.
+async fn synced(d: SimDeployment) -> (Cluster, Exporter) {
+    let c = cluster(d).await;
+    let e = exporter(&c).await;
+    (c, e)
 }
 
-/// Starts the exporter and waits until it has synced and exports `shop/web` with its counters at 0.
-async fn exporter(dir: &TempDir) -> Exporter {
-    let e = Exporter::start(&dir.path().join("kubeconfig"), &[]);
-    wait_metrics(e.addr, "first sync", Duration::from_secs(20), |s| {
-        s.web("kube_rollout_started_total", WEB, &[]).is_some()
-    })
-    .await;
+/// Starts the exporter and waits until it has synced, which means `shop/web` is exported.
+async fn exporter(c: &Cluster) -> Exporter {
+    let e = c.synced_exporter(&[]).await;
+    assert!(
+        scrape(e.addr)
+            .await
+            .web("kube_rollout_started_total", WEB, &[])
+            .is_some(),
+        "shop/web exported once synced"
+    );
     e
 }
 
@@ -96,13 +73,12 @@ fn old_pods(sim: &SimCluster, image: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_while_old_pods_drain_then_complete_when_the_last_is_gone() {
-    let (sim, dir) = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .drain_seconds(4.0)
             .start_seconds(0.5),
     )
     .await;
-    let e = exporter(&dir).await;
     let s = scrape(e.addr).await;
     assert_eq!(phase(&s, WEB), Some("complete"));
     assert_eq!(s.web("kube_rollout_started_total", WEB, &[]), Some(0.0));
@@ -115,7 +91,8 @@ async fn ready_while_old_pods_drain_then_complete_when_the_last_is_gone() {
         Some(0.0)
     );
 
-    sim.set_image("shop", WEB, "registry.local/app:v2")
+    c.sim
+        .set_image("shop", WEB, "registry.local/app:v2")
         .expect("set image");
     let draining = wait_metrics(e.addr, "phase draining", MINUTE, |s| {
         phase(s, WEB) == Some("draining")
@@ -148,7 +125,7 @@ async fn ready_while_old_pods_drain_then_complete_when_the_last_is_gone() {
     .await;
     // The exporter can only learn what the cluster already did: no old pod may exist now.
     assert_eq!(
-        old_pods(&sim, "registry.local/app:v1"),
+        old_pods(&c.sim, "registry.local/app:v1"),
         0,
         "complete only when the last old pod is gone"
     );
@@ -200,22 +177,23 @@ async fn ready_while_old_pods_drain_then_complete_when_the_last_is_gone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pod_held_by_a_finalizer_is_overdue_and_blocks_completion() {
-    let (sim, dir) = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .grace_seconds(2)
             .drain_seconds(30.0)
             .start_seconds(0.5),
     )
     .await;
-    let e = exporter(&dir).await;
-    let pod = sim.pods().expect("pods")[0]
+    let pod = c.sim.pods().expect("pods")[0]
         .metadata
         .name
         .clone()
         .expect("name");
-    sim.add_finalizer("shop", &pod, "example.com/hold")
+    c.sim
+        .add_finalizer("shop", &pod, "example.com/hold")
         .expect("finalizer");
-    sim.set_image("shop", WEB, "registry.local/app:v2")
+    c.sim
+        .set_image("shop", WEB, "registry.local/app:v2")
         .expect("set image");
     let stuck = wait_metrics(e.addr, "an overdue termination", MINUTE, |s| {
         s.web("kube_rollout_terminating_pods_overdue", WEB, &[]) == Some(1.0)
@@ -237,7 +215,8 @@ async fn a_pod_held_by_a_finalizer_is_overdue_and_blocks_completion() {
         count(&stuck, "kube_rollout_duration_seconds", COMPLETE),
         0.0
     );
-    sim.remove_finalizers("shop", &pod)
+    c.sim
+        .remove_finalizers("shop", &pod)
         .expect("remove finalizer");
     let done = wait_metrics(e.addr, "complete after the finalizer goes", MINUTE, |s| {
         phase(s, WEB) == Some("complete")
@@ -256,20 +235,21 @@ async fn a_pod_held_by_a_finalizer_is_overdue_and_blocks_completion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_template_before_completion_supersedes_the_rollout() {
-    let (sim, dir) = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .drain_seconds(3.0)
             .start_seconds(1.0),
     )
     .await;
-    let e = exporter(&dir).await;
-    sim.set_image("shop", WEB, "registry.local/app:v2")
+    c.sim
+        .set_image("shop", WEB, "registry.local/app:v2")
         .expect("v2");
     wait_metrics(e.addr, "v2 started", MINUTE, |s| {
         s.web("kube_rollout_started_total", WEB, &[]) == Some(1.0)
     })
     .await;
-    sim.set_image("shop", WEB, "registry.local/app:v3")
+    c.sim
+        .set_image("shop", WEB, "registry.local/app:v3")
         .expect("v3");
     let done = wait_metrics(e.addr, "v3 complete", MINUTE, |s| {
         s.web("kube_rollout_started_total", WEB, &[]) == Some(2.0)
@@ -290,27 +270,27 @@ async fn a_new_template_before_completion_supersedes_the_rollout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollback_is_a_rollout_of_the_reused_replicaset() {
-    let (sim, dir) = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .drain_seconds(1.0)
             .start_seconds(0.5),
     )
     .await;
-    let e = exporter(&dir).await;
-    sim.set_image("shop", WEB, "registry.local/app:v2")
+    c.sim
+        .set_image("shop", WEB, "registry.local/app:v2")
         .expect("v2");
     wait_metrics(e.addr, "v2 complete", MINUTE, |s| {
         count(s, "kube_rollout_duration_seconds", COMPLETE) == 1.0
     })
     .await;
-    sim.rollback("shop", WEB, 1).expect("rollback");
+    c.sim.rollback("shop", WEB, 1).expect("rollback");
     let done = wait_metrics(e.addr, "rollback complete", MINUTE, |s| {
         count(s, "kube_rollout_duration_seconds", COMPLETE) == 2.0
     })
     .await;
     assert_eq!(done.web("kube_rollout_started_total", WEB, &[]), Some(2.0));
     assert_eq!(done.web("kube_rollout_revision", WEB, &[]), Some(3.0));
-    assert_eq!(old_pods(&sim, "registry.local/app:v2"), 0);
+    assert_eq!(old_pods(&c.sim, "registry.local/app:v2"), 0);
     assert_eq!(
         count(&done, "kube_rollout_pod_termination_duration_seconds", &[]),
         6.0
@@ -319,14 +299,13 @@ async fn a_rollback_is_a_rollout_of_the_reused_replicaset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_down_counts_terminations_but_no_rollout() {
-    let (sim, dir) = cluster(
+    let (c, e) = synced(
         SimDeployment::new("shop", WEB)
             .drain_seconds(1.0)
             .start_seconds(0.5),
     )
     .await;
-    let e = exporter(&dir).await;
-    sim.scale("shop", WEB, 1).expect("scale");
+    c.sim.scale("shop", WEB, 1).expect("scale");
     let done = wait_metrics(e.addr, "two terminations observed", MINUTE, |s| {
         count(s, "kube_rollout_pod_termination_duration_seconds", &[]) == 2.0
     })
@@ -340,25 +319,26 @@ async fn scaling_down_counts_terminations_but_no_rollout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exporter_restarted_mid_drain_observes_the_rest_and_counts_nothing_twice() {
     // A long drain, so the restarted exporter syncs well before it ends even on a busy machine.
-    let (sim, dir) = cluster(
+    let c = cluster(
         SimDeployment::new("shop", WEB)
             .drain_seconds(12.0)
             .start_seconds(0.5),
     )
     .await;
-    let first = exporter(&dir).await;
+    let first = exporter(&c).await;
     // After a restart the start is recovered from the new ReplicaSet's creationTimestamp only if
     // it is newer than the old one's.
-    common::wait_for_new_second(&sim).await;
+    wait_for_new_second(&c.sim).await;
     let started_at = Instant::now();
-    sim.set_image("shop", WEB, "registry.local/app:v2")
+    c.sim
+        .set_image("shop", WEB, "registry.local/app:v2")
         .expect("v2");
     wait_metrics(first.addr, "draining", MINUTE, |s| {
         phase(s, WEB) == Some("draining")
     })
     .await;
     drop(first);
-    let second = Exporter::start(&dir.path().join("kubeconfig"), &[]);
+    let second = Exporter::start(&c.kubeconfig(), &[]);
     let resumed = wait_metrics(
         second.addr,
         "the restarted exporter sees the drain",
@@ -415,12 +395,7 @@ async fn an_api_server_that_starts_after_the_exporter_is_picked_up() {
     assert_eq!(not_ready.status, 503);
     assert!(String::from_utf8_lossy(&not_ready.body).contains("waiting for the first list"));
     wait_metrics(e.addr, "watch errors counted", MINUTE, |s| {
-        s.get(
-            "kube_rollout_exporter_watch_errors_total",
-            &[("resource", "pods")],
-        )
-        .unwrap_or(0.0)
-            >= 1.0
+        s.watch_errors("pods") >= 1.0
     })
     .await;
     let sim = SimCluster::start_on(port, SimConfig::default())
@@ -452,8 +427,7 @@ async fn an_api_server_that_starts_after_the_exporter_is_picked_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_openmetrics_when_asked_and_shuts_down_cleanly_on_sigterm() {
-    let (_sim, dir) = cluster(SimDeployment::new("shop", WEB)).await;
-    let e = exporter(&dir).await;
+    let (_c, e) = synced(SimDeployment::new("shop", WEB)).await;
     let om = http::get(
         e.addr,
         "/metrics",

@@ -10,71 +10,61 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TempDir;
+use common::cluster::{Cluster, STEADY_WITHIN, SYNC_WITHIN, synced, wait_for_new_second};
 use common::exporter::{Exporter, Scrape, scrape, wait_metrics};
 use common::http;
-use kube_sim::{Endpoint, ErrorFault, SimCluster, SimConfig, SimDeployment};
+use kube_sim::{Endpoint, ErrorFault, SimDeployment};
 
 const WEB: &str = "web";
 const MINUTE: Duration = Duration::from_secs(60);
 
 struct Pair {
-    sim: SimCluster,
+    cluster: Cluster,
     faulty: Endpoint,
     clean: Exporter,
     bad: Exporter,
-    _dir: TempDir,
 }
 
 /// `shop/web` steady; one exporter through the main endpoint, one through a second endpoint
 /// prepared by `before` (faults set before the faulty exporter starts).
 async fn pair(d: SimDeployment, bad_flags: &[&str], before: impl FnOnce(&Endpoint)) -> Pair {
-    let sim = SimCluster::start(SimConfig::default())
-        .await
-        .expect("simulator");
-    let replicas = d.replicas;
-    sim.create_deployment(&d).expect("create");
-    sim.wait_for("steady", Duration::from_secs(30), |w| {
-        w.store.deployments().any(|d| {
-            d.status.as_ref().is_some_and(|s| {
-                s.available_replicas.unwrap_or(0) == replicas
-                    && s.conditions.as_ref().is_some_and(|c| {
-                        c.iter()
-                            .any(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"))
-                    })
-            })
-        })
-    })
-    .await
-    .expect("steady");
-    let faulty = sim.add_endpoint().await.expect("second endpoint");
-    let dir = TempDir::new("faults");
-    let (clean_cfg, bad_cfg) = (dir.path().join("clean"), dir.path().join("bad"));
-    sim.write_kubeconfig(&clean_cfg).expect("kubeconfig");
-    faulty.write_kubeconfig(&bad_cfg).expect("kubeconfig");
+    let cluster = Cluster::steady("faults", &[d], STEADY_WITHIN).await;
+    let faulty = cluster.sim.add_endpoint().await.expect("second endpoint");
+    faulty
+        .write_kubeconfig(&bad_kubeconfig(&cluster))
+        .expect("kubeconfig");
     before(&faulty);
-    let clean = Exporter::start(&clean_cfg, &[]);
-    let bad = Exporter::start(&bad_cfg, bad_flags);
-    wait_metrics(
-        clean.addr,
-        "clean exporter synced",
-        Duration::from_secs(20),
-        synced,
-    )
-    .await;
+    // Both start at once; only the clean one is sure to sync.
+    let bad = Exporter::start(&bad_kubeconfig(&cluster), bad_flags);
+    let clean = cluster.synced_exporter(&[]).await;
     Pair {
-        sim,
+        cluster,
         faulty,
         clean,
         bad,
-        _dir: dir,
     }
 }
 
-fn synced(s: &Scrape) -> bool {
-    ["deployments", "replicasets", "pods", "finished_pods"]
-        .iter()
-        .all(|r| s.get("kube_rollout_exporter_synced", &[("resource", r)]) == Some(1.0))
+/// A [`pair`] without faults set, once the faulty exporter has synced too.
+async fn synced_pair(d: SimDeployment, bad_flags: &[&str]) -> Pair {
+    let p = pair(d, bad_flags, |_| {}).await;
+    wait_metrics(p.bad.addr, "faulty synced", SYNC_WITHIN, synced).await;
+    p
+}
+
+impl Pair {
+    /// Rolls `shop/web` to `image`.
+    fn roll(&self, image: &str) {
+        self.cluster
+            .sim
+            .set_image("shop", WEB, image)
+            .expect("set image");
+    }
+}
+
+/// The kubeconfig of the faulty endpoint.
+fn bad_kubeconfig(c: &Cluster) -> std::path::PathBuf {
+    c.dir.path().join("bad")
 }
 
 fn completes(s: &Scrape) -> f64 {
@@ -149,7 +139,7 @@ async fn roll_and_converge(
     expected_completes: f64,
     within: Duration,
 ) -> (Scrape, Scrape) {
-    p.sim.set_image("shop", WEB, image).expect("set image");
+    p.roll(image);
     converge(p, expected_completes, within).await
 }
 
@@ -168,11 +158,8 @@ fn deployment() -> SimDeployment {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_watch_connections_lose_nothing() {
-    let p = pair(deployment(), &[], |_| {}).await;
-    wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
-    p.sim
-        .set_image("shop", WEB, "registry.local/app:v2")
-        .expect("set image");
+    let p = synced_pair(deployment(), &[]).await;
+    p.roll("registry.local/app:v2");
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(700)).await;
         p.faulty.drop_watches();
@@ -190,11 +177,8 @@ async fn dropped_watch_connections_lose_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_resumes_answered_410_force_relists_and_lose_nothing() {
-    let p = pair(deployment(), &[], |_| {}).await;
-    wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
-    p.sim
-        .set_image("shop", WEB, "registry.local/app:v2")
-        .expect("set image");
+    let p = synced_pair(deployment(), &[]).await;
+    p.roll("registry.local/app:v2");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     p.faulty.faults().set(|f| f.expire_watch_resumes = true);
     p.faulty.drop_watches();
@@ -225,14 +209,7 @@ async fn an_expired_continue_token_during_a_paged_list_is_retried() {
         p.bad.addr,
         "list errors counted",
         Duration::from_secs(20),
-        |s| {
-            s.get(
-                "kube_rollout_exporter_watch_errors_total",
-                &[("resource", "pods")],
-            )
-            .unwrap_or(0.0)
-                >= 1.0
-        },
+        |s| s.watch_errors("pods") >= 1.0,
     )
     .await;
     assert_eq!(
@@ -248,11 +225,8 @@ async fn an_expired_continue_token_during_a_paged_list_is_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_and_server_errors_with_and_without_retry_after() {
-    let p = pair(deployment(), &[], |_| {}).await;
-    wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
-    p.sim
-        .set_image("shop", WEB, "registry.local/app:v2")
-        .expect("set image");
+    let p = synced_pair(deployment(), &[]).await;
+    p.roll("registry.local/app:v2");
     p.faulty.faults().set(|f| {
         f.error = Some(ErrorFault {
             code: 429,
@@ -310,9 +284,7 @@ async fn very_slow_responses_delay_but_do_not_break() {
         synced,
     )
     .await;
-    p.sim
-        .set_image("shop", WEB, "registry.local/app:v2")
-        .expect("set image");
+    p.roll("registry.local/app:v2");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     p.faulty.drop_watches();
     let (clean, bad) = converge(&p, 1.0, MINUTE).await;
@@ -340,9 +312,7 @@ async fn truncated_and_malformed_json_are_lost_events_recovered_by_relisting() {
         self_metric(&early, "kube_rollout_exporter_watch_errors_total") >= 2.0,
         "undecodable lists counted"
     );
-    p.sim
-        .set_image("shop", WEB, "registry.local/app:v2")
-        .expect("set image");
+    p.roll("registry.local/app:v2");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     // The next watch event (whichever stream) arrives as half a line: it is lost.
     p.faulty.faults().set(|f| f.garble_watch_events = 1);
@@ -384,18 +354,15 @@ async fn an_api_server_down_at_start_is_picked_up_when_it_comes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_server_gone_for_a_minute_during_a_rollout() {
-    let p = pair(
+    let p = synced_pair(
         deployment().drain_seconds(5.0),
         &["--watch.failure-timeout", "10s"],
-        |_| {},
     )
     .await;
-    let before = wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
+    let before = scrape(p.bad.addr).await;
     p.faulty.go_offline();
     let gone = Instant::now();
-    p.sim
-        .set_image("shop", WEB, "registry.local/app:v2")
-        .expect("set image");
+    p.roll("registry.local/app:v2");
     // The whole rollout happens while the faulty exporter cannot see it.
     let clean_done = wait_metrics(p.clean.addr, "clean exporter: complete", MINUTE, |s| {
         completes(s) == 1.0
@@ -482,18 +449,15 @@ async fn an_api_server_gone_for_a_minute_during_a_rollout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_longer_than_the_history_is_bounded_by_the_relist() {
-    let p = pair(deployment().drain_seconds(2.0), &[], |_| {}).await;
-    wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
+    let p = synced_pair(deployment().drain_seconds(2.0), &[]).await;
     p.faulty.go_offline();
-    p.sim
-        .set_image("shop", WEB, "registry.local/app:v2")
-        .expect("set image");
+    p.roll("registry.local/app:v2");
     let clean_done = wait_metrics(p.clean.addr, "clean exporter: complete", MINUTE, |s| {
         completes(s) == 1.0
     })
     .await;
     // The history is compacted while the endpoint is away: the watches must relist.
-    p.sim.compact().expect("compact");
+    p.cluster.sim.compact().expect("compact");
     let gone_until = Instant::now();
     p.faulty.come_back().await.expect("back");
     // Every watch relists; each comes back on its own backoff, so the rollout may complete
@@ -552,23 +516,15 @@ async fn a_gap_longer_than_the_history_is_bounded_by_the_relist() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_exporter_restarted_mid_rollout_matches_an_uninterrupted_one() {
     // Slow starts keep the rollout progressing (not ready) for a few seconds.
-    let mut p = pair(
-        deployment().start_seconds(1.5).drain_seconds(2.0),
-        &[],
-        |_| {},
-    )
-    .await;
-    wait_metrics(p.bad.addr, "faulty synced", Duration::from_secs(20), synced).await;
-    common::wait_for_new_second(&p.sim).await;
-    p.sim
-        .set_image("shop", WEB, "registry.local/app:v2")
-        .expect("set image");
+    let mut p = synced_pair(deployment().start_seconds(1.5).drain_seconds(2.0), &[]).await;
+    wait_for_new_second(&p.cluster.sim).await;
+    p.roll("registry.local/app:v2");
     wait_metrics(p.bad.addr, "progressing", MINUTE, |s| {
         s.web("kube_rollout_phase", WEB, &[("phase", "progressing")]) == Some(1.0)
     })
     .await;
     // Restart the second exporter through the same (clean) endpoint.
-    let kubeconfig = p._dir.path().join("bad");
+    let kubeconfig = bad_kubeconfig(&p.cluster);
     drop(std::mem::replace(
         &mut p.bad,
         Exporter::start(&kubeconfig, &[]),

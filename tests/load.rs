@@ -6,50 +6,31 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::TempDir;
+use common::cluster::{Cluster, STEADY_WITHIN};
 use common::exporter::{Exporter, scrape, wait_metrics};
 use common::http;
-use kube_sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::SimDeployment;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const MIB: u64 = 1024 * 1024;
 
-async fn cluster(n: usize) -> (SimCluster, TempDir) {
-    let sim = SimCluster::start(SimConfig::default())
-        .await
-        .expect("simulator");
-    for i in 0..n {
-        sim.create_deployment(
-            &SimDeployment::new("load", &format!("app-{i}"))
+/// `n` Deployments `load/app-{i}` with quick starts and drains, steady.
+async fn cluster(n: usize) -> Cluster {
+    let deployments: Vec<SimDeployment> = (0..n)
+        .map(|i| {
+            SimDeployment::new("load", &format!("app-{i}"))
                 .drain_seconds(1.0)
-                .start_seconds(0.2),
-        )
-        .expect("create");
-    }
-    sim.wait_for("steady", Duration::from_secs(30), |w| {
-        w.store
-            .deployments()
-            .filter(|d| d.status.as_ref().and_then(|s| s.available_replicas) == Some(3))
-            .count()
-            == n
-    })
-    .await
-    .expect("steady");
-    let dir = TempDir::new("load");
-    sim.write_kubeconfig(&dir.path().join("kubeconfig"))
-        .expect("kubeconfig");
-    (sim, dir)
+                .start_seconds(0.2)
+        })
+        .collect();
+    Cluster::steady("load", &deployments, STEADY_WITHIN).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_do_not_stop_event_processing() {
-    let (sim, dir) = cluster(4).await;
-    let e = Exporter::start(&dir.path().join("kubeconfig"), &[]);
-    wait_metrics(e.addr, "synced", Duration::from_secs(20), |s| {
-        s.get("kube_rollout_exporter_synced", &[("resource", "pods")]) == Some(1.0)
-    })
-    .await;
+    let c = cluster(4).await;
+    let e = c.synced_exporter(&[]).await;
     let (rss_before, fds_before) = e.resources();
 
     // 200 idle connections, 50 clients that send a request and never read, 4 busy scrapers.
@@ -87,12 +68,13 @@ async fn hostile_clients_do_not_stop_event_processing() {
     // Churn while all that goes on: every Deployment rolls twice.
     for round in 2..=3 {
         for i in 0..4 {
-            sim.set_image(
-                "load",
-                &format!("app-{i}"),
-                &format!("registry.local/app:v{round}"),
-            )
-            .expect("roll");
+            c.sim
+                .set_image(
+                    "load",
+                    &format!("app-{i}"),
+                    &format!("registry.local/app:v{round}"),
+                )
+                .expect("roll");
         }
         let want = f64::from(4 * (round - 1));
         wait_metrics(
@@ -140,8 +122,8 @@ async fn hostile_clients_do_not_stop_event_processing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_limit_are_closed_at_once() {
-    let (sim, kdir) = cluster(1).await;
-    let e = Exporter::start(&kdir.path().join("kubeconfig"), &[]);
+    let c = cluster(1).await;
+    let e = Exporter::start(&c.kubeconfig(), &[]);
     let mut held = Vec::new();
     for _ in 0..520 {
         held.push(TcpStream::connect(e.addr).await.expect("connect"));
@@ -168,28 +150,25 @@ async fn connections_beyond_the_limit_are_closed_at_once() {
         assert!(Instant::now() < deadline, "serving again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    drop(sim);
+    drop(c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_soak_keeps_memory_and_descriptors_flat() {
-    let (sim, dir) = cluster(3).await;
-    let e = Exporter::start(&dir.path().join("kubeconfig"), &[]);
-    wait_metrics(e.addr, "synced", Duration::from_secs(20), |s| {
-        s.get("kube_rollout_exporter_synced", &[("resource", "pods")]) == Some(1.0)
-    })
-    .await;
+    let c = cluster(3).await;
+    let e = c.synced_exporter(&[]).await;
     let mut samples = Vec::new();
     let mut version = 2;
     let stop = Instant::now() + Duration::from_secs(20);
     while Instant::now() < stop {
         for i in 0..3 {
-            sim.set_image(
-                "load",
-                &format!("app-{i}"),
-                &format!("registry.local/app:v{version}"),
-            )
-            .expect("roll");
+            c.sim
+                .set_image(
+                    "load",
+                    &format!("app-{i}"),
+                    &format!("registry.local/app:v{version}"),
+                )
+                .expect("roll");
         }
         let want = f64::from(3 * (version - 1));
         wait_metrics(e.addr, "round complete", Duration::from_secs(60), |s| {

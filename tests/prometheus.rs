@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::TempDir;
-use common::exporter::{Exporter, wait_metrics};
+use common::cluster::{Cluster, STEADY_WITHIN};
+use common::exporter::wait_metrics;
 use common::http;
-use kube_sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::SimDeployment;
 use serde_json::Value;
 
 fn repo(path: &str) -> PathBuf {
@@ -311,58 +311,33 @@ async fn dashboards_and_rules_work_with_a_deny_list() {
 }
 
 async fn scenario(mode: Mode) {
-    let sim = SimCluster::start(SimConfig::default())
-        .await
-        .expect("simulator");
-    sim.create_deployment(
-        &SimDeployment::new("shop", "web")
-            .drain_seconds(2.0)
-            .start_seconds(0.3),
+    let c = Cluster::steady(
+        "prometheus",
+        &[
+            SimDeployment::new("shop", "web")
+                .drain_seconds(2.0)
+                .start_seconds(0.3),
+            SimDeployment::new("shop", "api")
+                .drain_seconds(6.0)
+                .start_seconds(0.3),
+            SimDeployment::new("blog", "worker")
+                .replicas(2)
+                .grace_seconds(2)
+                .drain_seconds(30.0)
+                .start_seconds(0.3),
+            SimDeployment::new("shop", "canary").replicas(1),
+        ],
+        STEADY_WITHIN,
     )
-    .expect("web");
-    sim.create_deployment(
-        &SimDeployment::new("shop", "api")
-            .drain_seconds(6.0)
-            .start_seconds(0.3),
-    )
-    .expect("api");
-    sim.create_deployment(
-        &SimDeployment::new("blog", "worker")
-            .replicas(2)
-            .grace_seconds(2)
-            .drain_seconds(30.0)
-            .start_seconds(0.3),
-    )
-    .expect("worker");
-    sim.create_deployment(&SimDeployment::new("shop", "canary").replicas(1))
-        .expect("canary");
-    sim.wait_for("all steady", Duration::from_secs(30), |w| {
-        w.store
-            .deployments()
-            .filter(|d| {
-                d.status.as_ref().is_some_and(|s| {
-                    s.available_replicas == d.spec.as_ref().and_then(|s| s.replicas)
-                })
-            })
-            .count()
-            == 4
-    })
-    .await
-    .expect("steady");
-    let dir = TempDir::new("prometheus");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    .await;
+    let sim = &c.sim;
     let flags: &[&str] = match mode {
         Mode::Default => &[],
         Mode::PerNamespace => &["--histograms.per-namespace"],
         Mode::DenyList => &["--workloads.deny", "shop/canary"],
     };
-    let exporter = Exporter::start(&kubeconfig, flags);
-    wait_metrics(exporter.addr, "synced", Duration::from_secs(20), |s| {
-        s.get("kube_rollout_exporter_synced", &[("resource", "pods")]) == Some(1.0)
-    })
-    .await;
-    let prom = Prometheus::start(dir.path(), exporter.addr);
+    let exporter = c.synced_exporter(flags).await;
+    let prom = Prometheus::start(c.dir.path(), exporter.addr);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !prom_up(&prom).await {
         assert!(

@@ -6,9 +6,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::TempDir;
+use common::cluster::{Cluster, STEADY_WITHIN, SYNC_WITHIN, synced};
 use common::exporter::{Exporter, Scrape, scrape, wait_metrics};
-use kube_sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::SimDeployment;
 
 const SHARDS: u64 = 3;
 
@@ -21,30 +21,17 @@ fn names() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_union_of_shards_equals_the_unsharded_output() {
-    let sim = SimCluster::start(SimConfig::default())
-        .await
-        .expect("simulator");
-    for (ns, name) in names() {
-        sim.create_deployment(
-            &SimDeployment::new(&ns, &name)
+    let deployments: Vec<SimDeployment> = names()
+        .iter()
+        .map(|(ns, name)| {
+            SimDeployment::new(ns, name)
                 .replicas(2)
                 .start_seconds(0.3)
-                .drain_seconds(1.5),
-        )
-        .expect("create");
-    }
-    sim.wait_for("every deployment steady", Duration::from_secs(30), |w| {
-        w.store
-            .deployments()
-            .filter(|d| d.status.as_ref().and_then(|s| s.available_replicas) == Some(2))
-            .count()
-            == 10
-    })
-    .await
-    .expect("steady");
-    let dir = TempDir::new("shard");
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+                .drain_seconds(1.5)
+        })
+        .collect();
+    let c = Cluster::steady("shard", &deployments, STEADY_WITHIN).await;
+    let kubeconfig = c.kubeconfig();
 
     let whole = Exporter::start(&kubeconfig, &[]);
     let shards: Vec<Exporter> = (0..SHARDS)
@@ -61,14 +48,7 @@ async fn the_union_of_shards_equals_the_unsharded_output() {
         })
         .collect();
     for e in std::iter::once(&whole).chain(&shards) {
-        wait_metrics(e.addr, "first sync", Duration::from_secs(20), |s| {
-            s.get(
-                "kube_rollout_exporter_synced",
-                &[("resource", "finished_pods")],
-            ) == Some(1.0)
-                && s.get("kube_rollout_exporter_synced", &[("resource", "pods")]) == Some(1.0)
-        })
-        .await;
+        wait_metrics(e.addr, "first sync", SYNC_WITHIN, synced).await;
     }
     for (i, e) in shards.iter().enumerate() {
         let s = scrape(e.addr).await;
@@ -83,7 +63,8 @@ async fn the_union_of_shards_equals_the_unsharded_output() {
     }
 
     for (ns, name) in names() {
-        sim.set_image(&ns, &name, "registry.local/app:v2")
+        c.sim
+            .set_image(&ns, &name, "registry.local/app:v2")
             .expect("roll");
     }
     let all = wait_metrics(

@@ -8,10 +8,11 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use common::cluster::steady_sim;
 use common::http::{self, Watch};
 use common::{TempDir, recording_dir, replay};
 use kube_rollout_exporter::model::{Phase, Timestamp};
-use kube_sim::{SimCluster, SimConfig, SimDeployment};
+use kube_sim::SimDeployment;
 use serde_json::Value;
 
 const META_LIST: &str = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
@@ -170,33 +171,14 @@ async fn start_watch(addr: std::net::SocketAddr, path: &str, rv: &str, accept: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_recorded_rollout_through_the_simulator_matches_the_recording() {
-    let sim = SimCluster::start(SimConfig::default())
-        .await
-        .expect("simulator starts");
-    let addr = sim.addr();
-    sim.create_deployment(
-        &SimDeployment::new("shop", "web")
+    let sim = steady_sim(
+        &[SimDeployment::new("shop", "web")
             .drain_seconds(8.0)
-            .start_seconds(1.0),
-    )
-    .expect("create");
-    sim.wait_for(
-        "shop/web steady with 3 ready pods",
+            .start_seconds(1.0)],
         Duration::from_secs(20),
-        |w| {
-            w.store.deployments().any(|d| {
-                d.status.as_ref().is_some_and(|s| {
-                    s.available_replicas == Some(3)
-                        && s.conditions.as_ref().is_some_and(|c| {
-                            c.iter()
-                                .any(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"))
-                        })
-                })
-            })
-        },
     )
-    .await
-    .expect("steady");
+    .await;
+    let addr = sim.addr();
 
     // Lists, as the exporter's first sync makes them.
     let deps = http::get(addr, "/apis/apps/v1/deployments", JSON).await;

@@ -527,21 +527,31 @@ fn on_line<T>(
 ) -> Result<(), Failure> {
     let mut object = Object::default();
     let event = decode::watch_line(line, spec.seed(), &mut object).map_err(Failure::Lost)?;
-    let change: fn(T) -> Change<T> = match event {
-        EventType::Added | EventType::Modified => Change::Applied,
-        EventType::Deleted => Change::Deleted,
-        EventType::Bookmark => return resume_at(version, &object),
-        EventType::Error => {
-            return Err(Failure::Status {
-                code: object.code.unwrap_or(500),
-                message: object.message.map(Str::into_string).unwrap_or_default(),
-                retry_after: None,
-            });
+    let Some(change) = change_of(event) else {
+        // No object: a bookmark only moves the resume version; an error is the server's status.
+        if event == EventType::Bookmark {
+            return resume_at(version, &object);
         }
+        return Err(Failure::Status {
+            code: object.code.unwrap_or(500),
+            message: object.message.map(Str::into_string).unwrap_or_default(),
+            retry_after: None,
+        });
     };
     resume_at(version, &object)?;
     accept(spec, stats, &mut object, change, batch);
     Ok(())
+}
+
+/// The model change a watch event makes of its object: ADDED and MODIFIED apply it, DELETED
+/// deletes it; a BOOKMARK or an ERROR carries no object to change (`None`). Public so that the
+/// recordings replay (`tests/common`) turns recorded lines into changes exactly as the watches do.
+pub fn change_of<T>(event: EventType) -> Option<fn(T) -> Change<T>> {
+    match event {
+        EventType::Added | EventType::Modified => Some(Change::Applied),
+        EventType::Deleted => Some(Change::Deleted),
+        EventType::Bookmark | EventType::Error => None,
+    }
 }
 
 /// Records an event's resourceVersion as the one to resume from (reusing the string).

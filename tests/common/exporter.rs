@@ -202,6 +202,15 @@ impl Scrape {
             .collect()
     }
 
+    /// The watch errors the exporter counted for `resource` (0 before the first).
+    pub fn watch_errors(&self, resource: &str) -> f64 {
+        self.get(
+            "kube_rollout_exporter_watch_errors_total",
+            &[("resource", resource)],
+        )
+        .unwrap_or(0.0)
+    }
+
     /// Completed rollouts, summed over every workload.
     pub fn total_completes(&self) -> f64 {
         self.0

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::HeaderMap;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -28,18 +29,29 @@ impl Reply {
     }
 }
 
+/// A fresh HTTP/1.1 connection to `addr`, driven on its own task.
+async fn connect<B>(addr: SocketAddr) -> SendRequest<B>
+where
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(addr)
+        .await
+        .expect("connect to loopback server");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("HTTP handshake");
+    tokio::spawn(conn);
+    sender
+}
+
 async fn send(
     addr: SocketAddr,
     path: &str,
     accept: &str,
 ) -> hyper::Response<hyper::body::Incoming> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .expect("connect to loopback server");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP handshake");
-    tokio::spawn(conn);
+    let mut sender = connect(addr).await;
     let req = Request::get(path)
         .header("host", addr.to_string())
         .header("accept", accept)
@@ -132,13 +144,7 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let stream = TcpStream::connect(addr)
-        .await
-        .expect("connect to loopback server");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP handshake");
-    tokio::spawn(conn);
+    let mut sender = connect(addr).await;
     let mut req = Request::builder()
         .method(method)
         .uri(path)

@@ -1,4 +1,9 @@
-//! Replays the recorded API traffic in `tests/fixtures/k8s-recordings/` through the model.
+//! What the integration tests share: [`cluster`] (a steady simulated cluster and synced
+//! exporters on it), [`exporter`] (the binary as a child process, scrapes), [`http`] (raw
+//! HTTP/1.1), [`TempDir`], and here the replay of the recordings.
+//!
+//! The replay runs the recorded API traffic in `tests/fixtures/k8s-recordings/` through the
+//! model, decoded by the exporter's own decode and watch-event mapping.
 //!
 //! Each recording holds the initial lists and the watch streams with the receive time of every
 //! line. The replay relists every resource at the recording's start (the exporter just synced),
@@ -11,13 +16,15 @@
 
 use std::path::PathBuf;
 
-use kube_rollout_exporter::decode::{self, EventType, Object, ObjectSeed};
+use kube_rollout_exporter::decode::{self, Object, ObjectSeed};
 use kube_rollout_exporter::error::ConvertError;
 use kube_rollout_exporter::model::{
     Change, Event, FinishedPod, Model, ModelConfig, Phase, Timestamp, WorkloadKey, WorkloadMetrics,
 };
+use kube_rollout_exporter::watch;
 use serde_json::Value;
 
+pub mod cluster;
 pub mod exporter;
 pub mod http;
 
@@ -88,14 +95,9 @@ fn watch<T>(
         .map(|(t, line)| {
             let mut o = Object::default();
             let event = decode::watch_line(line.as_bytes(), seed, &mut o).expect("line decodes");
-            let change = match event {
-                EventType::Added | EventType::Modified => {
-                    Change::Applied(convert(&mut o).expect("usable"))
-                }
-                EventType::Deleted => Change::Deleted(convert(&mut o).expect("usable")),
-                other => panic!("unexpected {other:?} in a recording"),
-            };
-            (t, change)
+            let change = watch::change_of(event)
+                .unwrap_or_else(|| panic!("unexpected {event:?} in a recording"));
+            (t, change(convert(&mut o).expect("usable")))
         })
         .collect()
 }
@@ -280,27 +282,4 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-/// Waits until the wall clock is in a later second than every ReplicaSet's creationTimestamp
-/// (1 s resolution), so the next ReplicaSet is strictly newer: after an exporter restart the
-/// rollout start is recovered from it only then.
-pub async fn wait_for_new_second(sim: &kube_sim::SimCluster) {
-    sim.wait_for(
-        "a new second since the last ReplicaSet",
-        std::time::Duration::from_secs(60),
-        |w| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            w.store.replicasets().all(|rs| {
-                rs.metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .is_some_and(|t| t.0.as_second() < now)
-            })
-        },
-    )
-    .await
-    .expect("the clock moves");
 }
