@@ -38,7 +38,7 @@ impl ModelConfig {
     }
 
     /// Watches limited to these namespaces: a resource is synced once each has been listed
-    /// (a [`Change::ListDone`] or [`Change::RelistedNamespace`] of each).
+    /// (a `Change::ListDone` of each).
     pub fn with_namespaces(mut self, namespaces: &[String]) -> Self {
         let mut namespaces = namespaces.to_vec();
         namespaces.sort();

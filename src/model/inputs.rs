@@ -243,9 +243,12 @@ pub enum Change<T> {
     /// exist there; other namespaces are untouched. Milestones it moved are evaluated now, on all
     /// of it.
     ListDone(Option<String>),
-    /// A whole cluster-wide list at once: `ListStarted(None)`, a `Listed` per object, `ListDone`.
+    /// Tests only: a whole cluster-wide list at once, as `ListStarted(None)`, a `Listed` per
+    /// object and `ListDone(None)` would deliver it.
+    #[cfg(any(test, feature = "test-support"))]
     Relisted(Vec<T>),
-    /// A whole list of one namespace at once.
+    /// Tests only: a whole list of one namespace at once.
+    #[cfg(any(test, feature = "test-support"))]
     RelistedNamespace(String, Vec<T>),
 }
 

@@ -27,6 +27,8 @@ fn covers(listed: &Option<String>, namespace: &str) -> bool {
 }
 
 impl Model {
+    /// A whole list at once (tests only; see [`super::Change::Relisted`]).
+    #[cfg(any(test, feature = "test-support"))]
     pub(super) fn relist<T: Item>(
         &mut self,
         resource: Resource,

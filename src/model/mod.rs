@@ -175,7 +175,9 @@ impl Model {
             Change::ListStarted(namespace) => self.list_started(resource, namespace),
             Change::Listed(item) => self.listed(resource, item, now),
             Change::ListDone(namespace) => self.list_done::<T>(resource, namespace, now),
+            #[cfg(any(test, feature = "test-support"))]
             Change::Relisted(items) => self.relist(resource, None, items, now),
+            #[cfg(any(test, feature = "test-support"))]
             Change::RelistedNamespace(ns, items) => self.relist(resource, Some(ns), items, now),
         }
     }
