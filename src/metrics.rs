@@ -254,8 +254,17 @@ fn gauge(
 }
 
 impl Collector for RolloutCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snap = self.shared.snapshot();
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.encode_snapshot(encoder, &self.shared.snapshot())
+    }
+}
+
+impl RolloutCollector {
+    fn encode_snapshot(
+        &self,
+        mut encoder: DescriptorEncoder,
+        snap: &crate::state::Snapshot,
+    ) -> Result<(), std::fmt::Error> {
         let w = &snap.workloads;
         let e = &mut encoder;
 
@@ -603,6 +612,158 @@ mod tests {
             ready_duration: None,
             complete_duration: None,
             drain_tail: None,
+        }
+    }
+
+    /// Encodes a fixed snapshot, not the live one: the model's, the watches' and the sharding's
+    /// values are chosen, and the process values (read from `/proc`) are masked.
+    #[derive(Debug)]
+    struct Fixed {
+        collector: RolloutCollector,
+    }
+
+    impl Collector for Fixed {
+        fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+            self.collector.encode_snapshot(encoder, &fixed_snapshot())
+        }
+    }
+
+    fn histogram(values: &[f64]) -> Histogram {
+        let mut h = Histogram::new(bucket_bounds(&[1.0, 10.0], &[300]));
+        values.iter().for_each(|&v| h.observe(v));
+        h
+    }
+
+    /// Three workloads in two namespaces (sorted, as the model answers them): one rolling with
+    /// every histogram, one complete with terminations only, one without a revision.
+    fn fixed_workloads() -> Vec<WorkloadMetrics> {
+        let cart = workload("shop", "cart", &[0.25, 3.0]);
+        vec![
+            WorkloadMetrics {
+                revision: None,
+                terminating_pods: 0,
+                phase: Phase::Stalled,
+                slow_total: vec![(300, 0), (600, 0)],
+                ..workload("blog", "web", &[])
+            },
+            WorkloadMetrics {
+                terminating_pods: 2,
+                terminating_pods_overdue: 1,
+                oldest_termination_seconds: 12.5,
+                in_progress_seconds: 30.25,
+                phase: Phase::Draining,
+                revision: Some(7),
+                last_started_timestamp: Some(1_700_000_000.5),
+                last_completed_timestamp: Some(1_699_990_000.0),
+                started_total: 7,
+                superseded_total: 2,
+                slow_total: vec![(300, 3), (600, 1)],
+                pod_termination_duration: Some(histogram(&[0.5, 20.0, 400.0])),
+                ready_duration: Some(histogram(&[4.0])),
+                complete_duration: Some(histogram(&[8.0, 12.0])),
+                drain_tail: Some(histogram(&[4.0])),
+                ..workload("shop", "api", &[])
+            },
+            WorkloadMetrics {
+                slow_total: vec![(300, 0), (600, 0)],
+                ready_duration: Some(histogram(&[2.0])),
+                ..cart
+            },
+        ]
+    }
+
+    fn fixed_snapshot() -> crate::state::Snapshot {
+        crate::state::Snapshot {
+            workloads: fixed_workloads(),
+            stats: crate::model::ModelStats {
+                imprecise_gap_terminations: 1,
+                imprecise_unknown_request: 2,
+                imprecise_gap_milestones: 3,
+                unknown_start_rollouts: 4,
+                deployments: 3,
+                replicasets: 9,
+                pods: 27,
+                finished_pods: 5,
+            },
+            synced: [true, true, false, true],
+            slo_thresholds: vec![300, 600],
+        }
+    }
+
+    fn fixed_shared() -> Arc<Shared> {
+        let shared = Shared::new(crate::model::Model::new(
+            crate::model::ModelConfig::default(),
+        ));
+        let deployments = shared.watch(Resource::Deployments);
+        deployments.events.store(11, Ordering::Relaxed);
+        deployments.request("list", 200);
+        deployments.request("watch", 200);
+        deployments.request("watch", 200);
+        deployments.request("watch", 410);
+        let pods = shared.watch(Resource::Pods);
+        pods.events.store(40, Ordering::Relaxed);
+        pods.errors.store(2, Ordering::Relaxed);
+        pods.restarts.store(1, Ordering::Relaxed);
+        pods.request("list", 200);
+        pods.request("list", 0);
+        pods.request("watch", 503);
+        shared
+            .sharding
+            .set(crate::shard::Sharding { shard: 1, total: 3 })
+            .expect("unset");
+        Arc::new(shared)
+    }
+
+    /// The scrape of the fixed snapshot, in the format `accept` negotiates, through the real
+    /// rendering path; process values (read live) and the version masked.
+    fn scrape(per_namespace: bool, accept: Option<&str>) -> (&'static str, String) {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Fixed {
+            collector: RolloutCollector {
+                shared: fixed_shared(),
+                per_namespace,
+            },
+        }));
+        let mut body = Vec::new();
+        let content_type = render_chunks(&registry, accept, |chunk| {
+            body.extend_from_slice(&chunk);
+            true
+        });
+        let body = String::from_utf8(body).expect("UTF-8");
+        let masked: Vec<String> = body
+            .lines()
+            .map(|l| match l.rsplit_once(' ') {
+                Some((series, _)) if l.starts_with("process_") => format!("{series} <value>"),
+                _ => l.to_string(),
+            })
+            .collect();
+        let version = format!("version=\"{VERSION}\"");
+        let body = masked.join("\n").replace(&version, "version=\"<version>\"");
+        (content_type, body + "\n")
+    }
+
+    /// Compares with `src/metrics/golden/NAME`; `BLESS=1` rewrites the file instead.
+    fn golden(name: &str, actual: &str) {
+        let path = format!("{}/src/metrics/golden/{name}", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(&path, actual).expect("write golden");
+        }
+        let expected = std::fs::read_to_string(&path).expect("golden file");
+        assert!(expected == actual, "{name} differs:\n{actual}");
+    }
+
+    #[test]
+    fn a_fixed_snapshot_encodes_to_the_golden_text_in_both_formats() {
+        const OM: Option<&str> = Some("application/openmetrics-text; version=1.0.0");
+        for (per_namespace, accept, name, content_type) in [
+            (false, None, "per_workload.txt", TEXT_004),
+            (false, OM, "per_workload.openmetrics.txt", OPENMETRICS),
+            (true, None, "per_namespace.txt", TEXT_004),
+            (true, OM, "per_namespace.openmetrics.txt", OPENMETRICS),
+        ] {
+            let (answered, body) = scrape(per_namespace, accept);
+            assert_eq!(answered, content_type, "{name}");
+            golden(name, &body);
         }
     }
 
