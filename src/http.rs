@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use crate::metrics;
-use crate::state::Shared;
+use crate::shared::Shared;
 use crate::web_config::WebConfig;
 
 /// Open connections accepted at once per listener; more are closed right away.

@@ -19,7 +19,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::model::{Histogram, Phase, Resource, WorkloadMetrics};
 use crate::process;
-use crate::state::Shared;
+use crate::shared::Shared;
 
 /// The exporter's version, as `kube_rollout_exporter_build_info{version}` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -263,7 +263,7 @@ impl RolloutCollector {
     fn encode_snapshot(
         &self,
         mut encoder: DescriptorEncoder,
-        snap: &crate::state::Snapshot,
+        snap: &crate::shared::Snapshot,
     ) -> Result<(), std::fmt::Error> {
         let w = &snap.workloads;
         let e = &mut encoder;
@@ -426,8 +426,8 @@ impl RolloutCollector {
             (
                 "kube_rollout_exporter_watch_events",
                 "Watch events received, per resource.",
-                (|s: &crate::state::WatchStats| s.events.load(Ordering::Relaxed))
-                    as fn(&crate::state::WatchStats) -> u64,
+                (|s: &crate::shared::WatchStats| s.events.load(Ordering::Relaxed))
+                    as fn(&crate::shared::WatchStats) -> u64,
             ),
             (
                 "kube_rollout_exporter_watch_errors",
@@ -444,7 +444,7 @@ impl RolloutCollector {
             for r in Resource::ALL {
                 family
                     .encode_family(&[("resource", r.as_str())])?
-                    .encode_counter::<NoLabelSet, _, f64>(&value(self.shared.watch(r)), None)?;
+                    .encode_counter::<NoLabelSet, _, f64>(&value(self.shared.watch_stats(r)), None)?;
             }
         }
         {
@@ -455,7 +455,7 @@ impl RolloutCollector {
                 MetricType::Counter,
             )?;
             for r in Resource::ALL {
-                for ((verb, code), n) in self.shared.watch(r).requests() {
+                for ((verb, code), n) in self.shared.watch_stats(r).requests() {
                     let code = if code == 0 {
                         "0".to_string()
                     } else {
@@ -501,7 +501,7 @@ impl RolloutCollector {
             )?;
             for (i, r) in Resource::ALL.into_iter().enumerate() {
                 let ok = snap.synced[i]
-                    && !self.shared.watch(r).failing(
+                    && !self.shared.watch_stats(r).failing(
                         now,
                         self.shared.started,
                         self.shared.failure_timeout,
@@ -672,8 +672,8 @@ mod tests {
         ]
     }
 
-    fn fixed_snapshot() -> crate::state::Snapshot {
-        crate::state::Snapshot {
+    fn fixed_snapshot() -> crate::shared::Snapshot {
+        crate::shared::Snapshot {
             workloads: fixed_workloads(),
             stats: crate::model::ModelStats {
                 imprecise_gap_terminations: 1,
@@ -694,13 +694,13 @@ mod tests {
         let shared = Shared::new(crate::model::Model::new(
             crate::model::ModelConfig::default(),
         ));
-        let deployments = shared.watch(Resource::Deployments);
+        let deployments = shared.watch_stats(Resource::Deployments);
         deployments.events.store(11, Ordering::Relaxed);
         deployments.request("list", 200);
         deployments.request("watch", 200);
         deployments.request("watch", 200);
         deployments.request("watch", 410);
-        let pods = shared.watch(Resource::Pods);
+        let pods = shared.watch_stats(Resource::Pods);
         pods.events.store(40, Ordering::Relaxed);
         pods.errors.store(2, Ordering::Relaxed);
         pods.restarts.store(1, Ordering::Relaxed);

@@ -138,7 +138,8 @@ impl Shared {
         }
     }
 
-    pub fn watch(&self, resource: Resource) -> &WatchStats {
+    /// The counters and health of `resource`'s watches, which its watch loop updates.
+    pub fn watch_stats(&self, resource: Resource) -> &WatchStats {
         &self.watches[resource as usize]
     }
 
@@ -175,7 +176,7 @@ impl Shared {
         let failing: Vec<&str> = Resource::ALL
             .iter()
             .filter(|r| {
-                self.watch(**r)
+                self.watch_stats(**r)
                     .failing(now, self.started, self.failure_timeout)
             })
             .map(|r| r.as_str())
