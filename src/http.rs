@@ -151,7 +151,7 @@ impl Server {
         }
         match path.as_str() {
             "/healthz" => plain(StatusCode::OK, "ok\n"),
-            "/readyz" => match self.shared.readiness() {
+            "/readyz" => match self.shared.readiness().check() {
                 Ok(()) => plain(StatusCode::OK, "ok\n"),
                 Err(why) => plain(
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
@@ -19,7 +18,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::model::{Histogram, Phase, Resource, WorkloadMetrics};
 use crate::process;
-use crate::shared::Shared;
+use crate::shared::{Shared, Snapshot, WatchCounts};
 
 /// The exporter's version, as `kube_rollout_exporter_build_info{version}` reports it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -263,7 +262,7 @@ impl RolloutCollector {
     fn encode_snapshot(
         &self,
         mut encoder: DescriptorEncoder,
-        snap: &crate::shared::Snapshot,
+        snap: &Snapshot,
     ) -> Result<(), std::fmt::Error> {
         let w = &snap.workloads;
         let e = &mut encoder;
@@ -426,25 +425,27 @@ impl RolloutCollector {
             (
                 "kube_rollout_exporter_watch_events",
                 "Watch events received, per resource.",
-                (|s: &crate::shared::WatchStats| s.events.load(Ordering::Relaxed))
-                    as fn(&crate::shared::WatchStats) -> u64,
+                (|s: &WatchCounts| s.events) as fn(&WatchCounts) -> u64,
             ),
             (
                 "kube_rollout_exporter_watch_errors",
                 "Watch errors (failed lists and watches, undecodable objects), per resource.",
-                |s| s.errors.load(Ordering::Relaxed),
+                |s| s.errors,
             ),
             (
                 "kube_rollout_exporter_watch_restarts",
                 "Relists after the first list (410 Expired, lost events), per resource.",
-                |s| s.restarts.load(Ordering::Relaxed),
+                |s| s.restarts,
             ),
         ] {
             let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
             for r in Resource::ALL {
                 family
                     .encode_family(&[("resource", r.as_str())])?
-                    .encode_counter::<NoLabelSet, _, f64>(&value(self.shared.watch_stats(r)), None)?;
+                    .encode_counter::<NoLabelSet, _, f64>(
+                        &value(&snap.watches[r as usize]),
+                        None,
+                    )?;
             }
         }
         {
@@ -455,7 +456,7 @@ impl RolloutCollector {
                 MetricType::Counter,
             )?;
             for r in Resource::ALL {
-                for ((verb, code), n) in self.shared.watch_stats(r).requests() {
+                for &((verb, code), n) in &snap.watches[r as usize].requests {
                     let code = if code == 0 {
                         "0".to_string()
                     } else {
@@ -492,20 +493,14 @@ impl RolloutCollector {
             }
         }
         {
-            let now = std::time::Instant::now();
             let mut family = e.encode_descriptor(
                 "kube_rollout_exporter_synced",
                 "1 once the resource's first list finished and while its watch is not failing.",
                 None,
                 MetricType::Gauge,
             )?;
-            for (i, r) in Resource::ALL.into_iter().enumerate() {
-                let ok = snap.synced[i]
-                    && !self.shared.watch_stats(r).failing(
-                        now,
-                        self.shared.started,
-                        self.shared.failure_timeout,
-                    );
+            for r in Resource::ALL {
+                let ok = snap.readiness.of(r);
                 family
                     .encode_family(&[("resource", r.as_str())])?
                     .encode_gauge(&i64::from(ok))?;
@@ -524,7 +519,7 @@ impl RolloutCollector {
                     .encode_counter::<NoLabelSet, _, f64>(&n, None)?;
             }
         }
-        if let Some(sharding) = self.shared.sharding.get() {
+        if let Some(sharding) = snap.sharding {
             let help = "This exporter's shard (0 to total shards minus 1).";
             gauge(
                 e,
@@ -672,8 +667,8 @@ mod tests {
         ]
     }
 
-    fn fixed_snapshot() -> crate::shared::Snapshot {
-        crate::shared::Snapshot {
+    fn fixed_snapshot() -> Snapshot {
+        Snapshot {
             workloads: fixed_workloads(),
             stats: crate::model::ModelStats {
                 imprecise_gap_terminations: 1,
@@ -685,33 +680,28 @@ mod tests {
                 pods: 27,
                 finished_pods: 5,
             },
-            synced: [true, true, false, true],
-            slo_thresholds: vec![300, 600],
+            watches: [
+                WatchCounts {
+                    events: 11,
+                    requests: vec![(("list", 200), 1), (("watch", 200), 2), (("watch", 410), 1)],
+                    ..WatchCounts::default()
+                },
+                WatchCounts::default(),
+                WatchCounts {
+                    events: 40,
+                    errors: 2,
+                    restarts: 1,
+                    requests: vec![(("list", 0), 1), (("list", 200), 1), (("watch", 503), 1)],
+                },
+                WatchCounts::default(),
+            ],
+            readiness: crate::shared::Readiness {
+                synced: [true, true, false, true],
+                failing: [false; 4],
+                failure_timeout: crate::shared::DEFAULT_FAILURE_TIMEOUT,
+            },
+            sharding: Some(crate::shard::Sharding { shard: 1, total: 3 }),
         }
-    }
-
-    fn fixed_shared() -> Arc<Shared> {
-        let shared = Shared::new(crate::model::Model::new(
-            crate::model::ModelConfig::default(),
-        ));
-        let deployments = shared.watch_stats(Resource::Deployments);
-        deployments.events.store(11, Ordering::Relaxed);
-        deployments.request("list", 200);
-        deployments.request("watch", 200);
-        deployments.request("watch", 200);
-        deployments.request("watch", 410);
-        let pods = shared.watch_stats(Resource::Pods);
-        pods.events.store(40, Ordering::Relaxed);
-        pods.errors.store(2, Ordering::Relaxed);
-        pods.restarts.store(1, Ordering::Relaxed);
-        pods.request("list", 200);
-        pods.request("list", 0);
-        pods.request("watch", 503);
-        shared
-            .sharding
-            .set(crate::shard::Sharding { shard: 1, total: 3 })
-            .expect("unset");
-        Arc::new(shared)
     }
 
     /// The scrape of the fixed snapshot, in the format `accept` negotiates, through the real
@@ -720,7 +710,9 @@ mod tests {
         let mut registry = Registry::default();
         registry.register_collector(Box::new(Fixed {
             collector: RolloutCollector {
-                shared: fixed_shared(),
+                shared: Arc::new(Shared::new(crate::model::Model::new(
+                    crate::model::ModelConfig::default(),
+                ))),
                 per_namespace,
             },
         }));

@@ -1,4 +1,5 @@
-//! What the adapters share: the model behind one lock, and per-resource watch statistics.
+//! What the adapters share: the model behind one lock, per-resource watch statistics, and the
+//! readiness computed from both. A scrape reads all of it in one [`Snapshot`].
 //!
 //! The lock is held only to apply one event or to take one snapshot; nothing writes to a socket
 //! or waits on the network while holding it.
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::{Event, Model, ModelStats, Resource, Timestamp, WorkloadMetrics};
 use crate::shard::Sharding;
+use thiserror::Error;
 
 /// The exporter's clock: receive times and scrape times for the model.
 pub fn now() -> Timestamp {
@@ -48,12 +50,18 @@ impl WatchStats {
         }
     }
 
-    /// The API answers counted so far.
-    pub fn requests(&self) -> Vec<((&'static str, u16), u64)> {
-        self.requests
-            .lock()
-            .map(|r| r.iter().map(|(k, v)| (*k, *v)).collect())
-            .unwrap_or_default()
+    /// The counters as they are now.
+    pub fn counts(&self) -> WatchCounts {
+        WatchCounts {
+            events: self.events.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            requests: self
+                .requests
+                .lock()
+                .map(|r| r.iter().map(|(k, v)| (*k, *v)).collect())
+                .unwrap_or_default(),
+        }
     }
 
     pub fn success(&self, at: Instant) {
@@ -90,19 +98,90 @@ impl WatchStats {
 pub struct Shared {
     model: Mutex<Model>,
     watches: [WatchStats; 4],
-    pub started: Instant,
+    started: Instant,
     /// This exporter's shard, once known (automatic sharding asks the API server first).
     pub sharding: OnceLock<Sharding>,
     /// How long a watch may fail before the exporter is not ready.
-    pub failure_timeout: Duration,
+    failure_timeout: Duration,
 }
 
-/// What a scrape reads, copied out under the lock.
+/// Everything a scrape reads, copied out at one instant so the encoder touches no lock.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     pub workloads: Vec<WorkloadMetrics>,
     pub stats: ModelStats,
+    /// Indexed by [`Resource`].
+    pub watches: [WatchCounts; 4],
+    pub readiness: Readiness,
+    pub sharding: Option<Sharding>,
+}
+
+/// One resource's watch counters at one instant.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WatchCounts {
+    pub events: u64,
+    pub errors: u64,
+    pub restarts: u64,
+    /// API answers, by (verb, HTTP status or 0 when none came), in that order.
+    pub requests: Vec<((&'static str, u16), u64)>,
+}
+
+/// Whether each resource can be trusted, at one instant: computed once, read by `/readyz` and by
+/// the `synced` self-metric alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    /// Indexed by [`Resource`]: the first list finished.
     pub synced: [bool; 4],
-    pub slo_thresholds: Vec<u64>,
+    /// Indexed by [`Resource`]: the watch has been failing for over `failure_timeout`.
+    pub failing: [bool; 4],
+    pub failure_timeout: Duration,
+}
+
+/// Why the exporter is not ready, as `/readyz` says it.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum NotReady {
+    #[error("waiting for the first list of: {}", .0.join(", "))]
+    NotSynced(Vec<&'static str>),
+    #[error(
+        "watches failing for over {} s: {}",
+        .timeout.as_secs_f64(),
+        .resources.join(", ")
+    )]
+    Failing {
+        timeout: Duration,
+        resources: Vec<&'static str>,
+    },
+}
+
+impl Readiness {
+    /// `resource` is usable: its first list finished and its watch is not failing.
+    pub fn of(&self, resource: Resource) -> bool {
+        self.synced[resource as usize] && !self.failing[resource as usize]
+    }
+
+    /// Ready: every resource finished its first list and no watch is failing. Unsynced resources
+    /// are named first: a watch that never listed has nothing to fail yet.
+    pub fn check(&self) -> Result<(), NotReady> {
+        let names = |flags: [bool; 4]| -> Vec<&'static str> {
+            Resource::ALL
+                .into_iter()
+                .filter(|r| flags[*r as usize])
+                .map(Resource::as_str)
+                .collect()
+        };
+        let not_synced = names(self.synced.map(|s| !s));
+        if !not_synced.is_empty() {
+            return Err(NotReady::NotSynced(not_synced));
+        }
+        let failing = names(self.failing);
+        if !failing.is_empty() {
+            return Err(NotReady::Failing {
+                timeout: self.failure_timeout,
+                resources: failing,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Shared {
@@ -143,52 +222,43 @@ impl Shared {
         &self.watches[resource as usize]
     }
 
-    /// Everything a scrape needs, taken under the lock in one go.
+    /// Everything a scrape reads. The model's part is copied under its lock in one go; the watch
+    /// statistics and readiness are read after it is released.
     pub fn snapshot(&self) -> Snapshot {
         let now = now();
-        let mut model = self.model();
+        let (workloads, stats, synced) = {
+            let mut model = self.model();
+            (model.snapshot(now), model.stats(), Self::synced(&model))
+        };
         Snapshot {
-            workloads: model.snapshot(now),
-            stats: model.stats(),
-            synced: Resource::ALL.map(|r| model.is_synced(r)),
-            slo_thresholds: model.config().slo_thresholds().to_vec(),
+            workloads,
+            stats,
+            watches: Resource::ALL.map(|r| self.watch_stats(r).counts()),
+            readiness: self.readiness_of(synced),
+            sharding: self.sharding.get().copied(),
         }
     }
 
-    /// Ready: every resource finished its first list and no watch is failing.
-    pub fn readiness(&self) -> Result<(), String> {
-        let synced = {
-            let model = self.model();
-            Resource::ALL.map(|r| (r, model.is_synced(r)))
-        };
+    /// Readiness alone (`/readyz`), without copying the model's values.
+    pub fn readiness(&self) -> Readiness {
+        let synced = Self::synced(&self.model());
+        self.readiness_of(synced)
+    }
+
+    fn synced(model: &Model) -> [bool; 4] {
+        Resource::ALL.map(|r| model.is_synced(r))
+    }
+
+    fn readiness_of(&self, synced: [bool; 4]) -> Readiness {
         let now = Instant::now();
-        let not_synced: Vec<&str> = synced
-            .iter()
-            .filter(|(_, s)| !s)
-            .map(|(r, _)| r.as_str())
-            .collect();
-        if !not_synced.is_empty() {
-            return Err(format!(
-                "waiting for the first list of: {}",
-                not_synced.join(", ")
-            ));
-        }
-        let failing: Vec<&str> = Resource::ALL
-            .iter()
-            .filter(|r| {
-                self.watch_stats(**r)
+        Readiness {
+            synced,
+            failing: Resource::ALL.map(|r| {
+                self.watch_stats(r)
                     .failing(now, self.started, self.failure_timeout)
-            })
-            .map(|r| r.as_str())
-            .collect();
-        if !failing.is_empty() {
-            return Err(format!(
-                "watches failing for over {} s: {}",
-                self.failure_timeout.as_secs_f64(),
-                failing.join(", ")
-            ));
+            }),
+            failure_timeout: self.failure_timeout,
         }
-        Ok(())
     }
 }
 
@@ -219,5 +289,68 @@ mod tests {
         s.error(at(70));
         assert!(!s.failing(at(100), start, minute));
         assert!(s.failing(at(140), start, minute), "no success since 62 s");
+    }
+
+    #[test]
+    fn readiness_names_unsynced_resources_first_then_failing_watches() {
+        let readiness = Readiness {
+            synced: [true, false, true, false],
+            failing: [true, false, false, false],
+            failure_timeout: Duration::from_millis(1500),
+        };
+        let err = readiness.check().expect_err("two resources not synced");
+        assert_eq!(
+            err.to_string(),
+            "waiting for the first list of: replicasets, finished_pods"
+        );
+        let readiness = Readiness {
+            synced: [true; 4],
+            ..readiness
+        };
+        let err = readiness.check().expect_err("deployments failing");
+        assert_eq!(
+            err.to_string(),
+            "watches failing for over 1.5 s: deployments"
+        );
+        assert!(!readiness.of(Resource::Deployments) && readiness.of(Resource::Pods));
+        let readiness = Readiness {
+            failing: [false; 4],
+            ..readiness
+        };
+        assert_eq!(readiness.check(), Ok(()));
+    }
+
+    #[test]
+    fn a_snapshot_holds_the_watch_counts_readiness_and_sharding() {
+        let shared = Shared::with_failure_timeout(
+            Model::new(crate::model::ModelConfig::default()),
+            Duration::ZERO,
+        );
+        let pods = shared.watch_stats(Resource::Pods);
+        pods.events.fetch_add(3, Ordering::Relaxed);
+        pods.request("watch", 410);
+        pods.request("list", 200);
+        pods.error(Instant::now() + Duration::from_millis(1));
+        shared
+            .sharding
+            .set(Sharding { shard: 1, total: 2 })
+            .expect("unset");
+        let snap = shared.snapshot();
+        assert_eq!(
+            snap.watches[Resource::Pods as usize],
+            WatchCounts {
+                events: 3,
+                errors: 1,
+                restarts: 0,
+                requests: vec![(("list", 200), 1), (("watch", 410), 1)],
+            }
+        );
+        assert_eq!(
+            snap.watches[Resource::Deployments as usize],
+            WatchCounts::default()
+        );
+        assert_eq!(snap.sharding, Some(Sharding { shard: 1, total: 2 }));
+        assert_eq!(snap.readiness, shared.readiness());
+        assert_eq!(snap.readiness.synced, [false; 4], "nothing listed yet");
     }
 }
