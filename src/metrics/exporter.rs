@@ -145,7 +145,7 @@ pub static FAMILIES: [&Family; 15] = [
 ];
 
 /// Writes every self-metric family from the scrape's snapshot and the process's values.
-pub fn encode(
+pub(super) fn encode(
     e: &mut DescriptorEncoder<'_>,
     snap: &Snapshot,
     process: Option<ProcessStats>,

@@ -6,10 +6,10 @@
 //! [`rollout`] (per workload) and [`exporter`] (self-metrics); [`render`] negotiates the format
 //! (OpenMetrics or text 0.0.4) and streams the text in chunks as it is encoded.
 
-mod exporter;
+pub mod exporter;
 mod family;
 pub mod render;
-mod rollout;
+pub mod rollout;
 #[cfg(test)]
 mod tests;
 

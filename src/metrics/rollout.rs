@@ -135,7 +135,7 @@ pub static FAMILIES: [&Family; 14] = [
 ];
 
 /// Writes every rollout family; with `per_namespace`, the histograms are summed per namespace.
-pub fn encode(
+pub(super) fn encode(
     e: &mut DescriptorEncoder<'_>,
     workloads: &[WorkloadMetrics],
     per_namespace: bool,
