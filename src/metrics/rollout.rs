@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeGaugeValue, MetricEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::MetricType::{Counter, Gauge, Histogram as HistogramType};
 use prometheus_client::registry::Unit;
 
@@ -172,9 +174,7 @@ fn workload_labels(m: &WorkloadMetrics) -> [&str; 3] {
 }
 
 /// A counter or gauge family with one series per workload that has a value.
-fn per_workload<
-    V: prometheus_client::encoding::EncodeCounterValue + prometheus_client::encoding::EncodeGaugeValue,
->(
+fn per_workload<V: EncodeCounterValue + EncodeGaugeValue>(
     e: &mut DescriptorEncoder<'_>,
     family: &'static Family,
     workloads: &[WorkloadMetrics],
@@ -253,7 +253,7 @@ fn histograms(e: &mut DescriptorEncoder<'_>, workloads: &[WorkloadMetrics]) -> f
 
 /// One histogram series; `buckets` is scratch space for its non-cumulative bucket counts.
 fn histogram<const N: usize>(
-    encoder: &mut prometheus_client::encoding::MetricEncoder<'_>,
+    encoder: &mut MetricEncoder<'_>,
     labels: &[(&'static str, &str); N],
     h: &Histogram,
     buckets: &mut Vec<(f64, u64)>,
