@@ -30,7 +30,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
 use crate::metrics;
-use crate::state::Shared;
+use crate::shared::Shared;
 use crate::web_config::WebConfig;
 
 /// Open connections accepted at once per listener; more are closed right away.
@@ -151,7 +151,7 @@ impl Server {
         }
         match path.as_str() {
             "/healthz" => plain(StatusCode::OK, "ok\n"),
-            "/readyz" => match self.shared.readiness() {
+            "/readyz" => match self.shared.readiness().check() {
                 Ok(()) => plain(StatusCode::OK, "ok\n"),
                 Err(why) => plain(
                     StatusCode::SERVICE_UNAVAILABLE,

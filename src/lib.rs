@@ -20,6 +20,6 @@ pub mod model;
 pub mod process;
 pub mod selection;
 pub mod shard;
-pub mod state;
+pub mod shared;
 pub mod watch;
 pub mod web_config;

@@ -17,7 +17,7 @@ use kube_rollout_exporter::cli::{Args, LogFormat};
 use kube_rollout_exporter::model::{DEFAULT_BUCKETS, Model, ModelConfig};
 use kube_rollout_exporter::selection::Selection;
 use kube_rollout_exporter::shard::{self, Sharding};
-use kube_rollout_exporter::state::Shared;
+use kube_rollout_exporter::shared::Shared;
 use kube_rollout_exporter::web_config::WebConfig;
 use kube_rollout_exporter::{demo, http, metrics, watch};
 

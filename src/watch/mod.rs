@@ -39,7 +39,7 @@ use crate::decode::{self, EventType, Object, ObjectSeed, Str};
 use crate::error::ConvertError;
 use crate::model::{Change, Event, Resource};
 use crate::selection::Selection;
-use crate::state::{Shared, WatchStats};
+use crate::shared::{Shared, WatchStats};
 use backoff::{Backoff, jitter};
 use lines::{Lines, TooLong};
 
@@ -326,7 +326,7 @@ impl<T> ListWatch<T> {
     }
 
     fn stats(&self) -> &WatchStats {
-        self.shared.watch(self.spec.resource)
+        self.shared.watch_stats(self.spec.resource)
     }
 
     fn flush(&mut self) {
@@ -401,7 +401,7 @@ impl<T> ListWatch<T> {
             };
             let page = self.send("list", request).await?.collect_bytes().await?;
             let (spec, shared, batch) = (&self.spec, &self.shared, &mut self.batch);
-            let stats = shared.watch(spec.resource);
+            let stats = shared.watch_stats(spec.resource);
             let meta = decode::list_page(&page, spec.seed(), &mut |o| {
                 if accept(spec, stats, o, Change::Listed, batch) {
                     listed += 1;
@@ -468,7 +468,7 @@ impl<T> ListWatch<T> {
             };
             let (spec, shared, batch, version) =
                 (&self.spec, &self.shared, &mut self.batch, &mut self.version);
-            let stats = shared.watch(spec.resource);
+            let stats = shared.watch_stats(spec.resource);
             let result = lines.feed(&data, |line| {
                 seen = true;
                 on_line(spec, stats, line, version, batch)
