@@ -11,7 +11,33 @@ impl Item for DeploymentState {
     }
 
     fn apply(self, n: &mut Namespace, cx: &mut Ctx<'_>, listed: Option<u32>) {
-        apply(n, cx, self, listed);
+        let d = self;
+        let replaced = n
+            .workload(&d.key.name)
+            .and_then(|w| w.deployment.as_ref())
+            .is_some_and(|old| old.uid != d.uid);
+        if replaced {
+            // Deleted and created again under the same name while we were not looking.
+            delete(n, cx, &d.key.name);
+        }
+        let (name, w) = n.workload_entry(&d.key.name, cx.thresholds().len());
+        let recreated = w.deployment.is_none() && w.deleted;
+        if recreated {
+            w.revision = None;
+        }
+        let revision_changed = d.revision.is_some() && d.revision != w.revision;
+        if d.revision.is_some() {
+            w.revision = d.revision;
+        }
+        w.deployment = Some(d);
+        w.deleted = false;
+        if let Some(epoch) = listed {
+            w.listed = epoch;
+        }
+        if cx.all_synced && revision_changed {
+            start_rollout(n, cx, &name);
+        }
+        evaluate(n, cx, &name);
     }
 
     fn delete(self, n: &mut Namespace, cx: &mut Ctx<'_>) {
@@ -28,35 +54,6 @@ impl Item for DeploymentState {
     fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
         delete(n, cx, name);
     }
-}
-
-fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, d: DeploymentState, listed: Option<u32>) {
-    let replaced = n
-        .workload(&d.key.name)
-        .and_then(|w| w.deployment.as_ref())
-        .is_some_and(|old| old.uid != d.uid);
-    if replaced {
-        // Deleted and created again under the same name while we were not looking.
-        delete(n, cx, &d.key.name);
-    }
-    let (name, w) = n.workload_entry(&d.key.name, cx.thresholds().len());
-    let recreated = w.deployment.is_none() && w.deleted;
-    if recreated {
-        w.revision = None;
-    }
-    let revision_changed = d.revision.is_some() && d.revision != w.revision;
-    if d.revision.is_some() {
-        w.revision = d.revision;
-    }
-    w.deployment = Some(d);
-    w.deleted = false;
-    if let Some(epoch) = listed {
-        w.listed = epoch;
-    }
-    if cx.all_synced && revision_changed {
-        start_rollout(n, cx, &name);
-    }
-    evaluate(n, cx, &name);
 }
 
 fn delete(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {

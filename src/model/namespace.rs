@@ -177,10 +177,7 @@ impl Namespace {
 
     /// The workload `name`, created when missing, with its interned name.
     pub fn workload_entry(&mut self, name: &str, thresholds: usize) -> (Name, &mut Workload) {
-        let key = match self.workloads.get_key_value(name) {
-            Some((k, _)) => k.clone(),
-            None => Name::from(name),
-        };
+        let key = interned(self.workloads.get_key_value(name), name);
         let w = self
             .workloads
             .entry(key.clone())
@@ -246,10 +243,7 @@ impl Namespace {
 
     /// The slot of ReplicaSet `name`, a placeholder when missing, with its interned name.
     pub fn slot_entry(&mut self, name: &str) -> (Name, &mut RsSlot) {
-        let key = match self.replicasets.get_key_value(name) {
-            Some((k, _)) => k.clone(),
-            None => Name::from(name),
-        };
+        let key = interned(self.replicasets.get_key_value(name), name);
         let slot = self
             .replicasets
             .entry(key.clone())
@@ -396,6 +390,11 @@ impl Namespace {
             );
         }
     }
+}
+
+/// The key already in a map for `name`, shared, or a new one.
+fn interned<V>(existing: Option<(&Name, V)>, name: &str) -> Name {
+    existing.map_or_else(|| Name::from(name), |(k, _)| k.clone())
 }
 
 /// Observes `value` in a histogram created on first use.

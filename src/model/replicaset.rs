@@ -13,7 +13,47 @@ impl Item for ReplicaSetState {
     }
 
     fn apply(self, n: &mut Namespace, cx: &mut Ctx<'_>, listed: Option<u32>) {
-        apply(n, cx, self, listed);
+        let rs = self;
+        let thresholds = cx.thresholds().len();
+        let owner = match &rs.owner {
+            Some(o) if o.kind == OwnerKind::Deployment => {
+                RsOwner::Deployment(n.workload_entry(&o.name, thresholds).0)
+            }
+            _ => RsOwner::Other,
+        };
+        let (rs_name, slot) = n.slot_entry(&rs.key.name);
+        slot.exists = true;
+        if let Some(epoch) = listed {
+            slot.listed = epoch;
+        }
+        slot.revision = rs.revision;
+        slot.created = rs.created;
+        let previous = std::mem::replace(&mut slot.owner, owner.clone());
+        if let RsOwner::Deployment(old) = &previous
+            && previous != owner
+        {
+            // Orphaned or adopted by another Deployment.
+            if let Some(w) = n.workload_mut(old) {
+                w.replicasets.remove(&rs_name);
+            }
+            evaluate(n, cx, old);
+            n.remove_workload_if_gone(old, thresholds);
+        }
+        match owner {
+            RsOwner::Deployment(name) => {
+                if n.workload(&name).is_none() {
+                    return;
+                }
+                n.adopt_slot(&rs_name, &name, cx.cfg.buckets());
+                evaluate(n, cx, &name);
+            }
+            RsOwner::Other | RsOwner::Unknown => {
+                if let Some(slot) = n.slot_mut(&rs_name) {
+                    slot.early_observations.clear();
+                }
+                n.drop_pods_of(&rs_name);
+            }
+        }
     }
 
     fn delete(self, n: &mut Namespace, cx: &mut Ctx<'_>) {
@@ -33,49 +73,6 @@ impl Item for ReplicaSetState {
             slot.early_observations.clear();
         }
         delete(n, cx, name);
-    }
-}
-
-fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, rs: ReplicaSetState, listed: Option<u32>) {
-    let thresholds = cx.thresholds().len();
-    let owner = match &rs.owner {
-        Some(o) if o.kind == OwnerKind::Deployment => {
-            RsOwner::Deployment(n.workload_entry(&o.name, thresholds).0)
-        }
-        _ => RsOwner::Other,
-    };
-    let (rs_name, slot) = n.slot_entry(&rs.key.name);
-    slot.exists = true;
-    if let Some(epoch) = listed {
-        slot.listed = epoch;
-    }
-    slot.revision = rs.revision;
-    slot.created = rs.created;
-    let previous = std::mem::replace(&mut slot.owner, owner.clone());
-    if let RsOwner::Deployment(old) = &previous
-        && previous != owner
-    {
-        // Orphaned or adopted by another Deployment.
-        if let Some(w) = n.workload_mut(old) {
-            w.replicasets.remove(&rs_name);
-        }
-        evaluate(n, cx, old);
-        n.remove_workload_if_gone(old, thresholds);
-    }
-    match owner {
-        RsOwner::Deployment(name) => {
-            if n.workload(&name).is_none() {
-                return;
-            }
-            n.adopt_slot(&rs_name, &name, cx.cfg.buckets());
-            evaluate(n, cx, &name);
-        }
-        RsOwner::Other | RsOwner::Unknown => {
-            if let Some(slot) = n.slot_mut(&rs_name) {
-                slot.early_observations.clear();
-            }
-            n.drop_pods_of(&rs_name);
-        }
     }
 }
 
