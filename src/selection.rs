@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::decode::{Meta, Str};
+use crate::decode::Meta;
 use crate::shard::Sharding;
 
 /// A `namespace/name` pattern where `*` matches any run of characters (`shop/*`, `*/web-*`).
@@ -77,10 +77,8 @@ impl Selection {
         if !self.sharding.is_sharded() && self.allow.is_empty() && self.deny.is_empty() {
             return true;
         }
-        self.keeps(
-            meta.namespace.as_ref().map_or("", Str::as_str),
-            meta.workload(),
-        )
+        let (namespace, workload) = meta.workload_key();
+        self.keeps(namespace, workload)
     }
 }
 
