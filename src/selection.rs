@@ -106,8 +106,8 @@ mod tests {
     #[test]
     fn allow_then_deny() {
         let s = Selection {
-            allow: vec![WorkloadPattern::parse("shop/*").unwrap_or_else(|e| panic!("{e}"))].into(),
-            deny: vec![WorkloadPattern::parse("*-canary").unwrap_or_else(|e| panic!("{e}"))].into(),
+            allow: vec![WorkloadPattern::parse("shop/*").unwrap_or_else(|e| panic!("{e}"))],
+            deny: vec![WorkloadPattern::parse("*-canary").unwrap_or_else(|e| panic!("{e}"))],
             ..Default::default()
         };
         assert!(s.keeps("shop", "web"));
