@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use clap::{Parser, ValueEnum};
 
 use crate::model::DEFAULT_SLO_THRESHOLD_SECS;
-use crate::selection::WorkloadPattern;
+use crate::selection::{Selection, WorkloadPattern};
+use crate::shard::Sharding;
 
 /// The default port. The exporter port range 9100-9999 of the Prometheus wiki is fully
 /// allocated, so this one lies outside it, where it collides with none of the exporters listed
@@ -37,6 +38,16 @@ impl LogLevel {
             LogLevel::Trace => "trace",
         }
     }
+}
+
+/// Where this exporter's shard comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShardSource {
+    /// `--shard` and `--total-shards` (by default, the one shard of one).
+    Flags(Sharding),
+    /// Automatic sharding (`--pod`, `--pod-namespace`): the ordinal of this pod of a StatefulSet
+    /// and the StatefulSet's replicas, which only the API server knows.
+    StatefulSetPod { pod: String, namespace: String },
 }
 
 /// The Kubernetes rollout lifecycle as Prometheus metrics: terminating pods per workload, drain
@@ -163,6 +174,34 @@ impl Args {
             ));
         }
         Ok(())
+    }
+
+    /// Where the shard comes from: the flags, or the API server (automatic sharding).
+    pub fn shard_source(&self) -> ShardSource {
+        match (&self.pod, &self.pod_namespace) {
+            (Some(pod), Some(namespace)) => ShardSource::StatefulSetPod {
+                pod: pod.clone(),
+                namespace: namespace.clone(),
+            },
+            // clap lets --pod through only with --pod-namespace.
+            _ => ShardSource::Flags(Sharding {
+                shard: self.shard,
+                total: self.total_shards,
+            }),
+        }
+    }
+
+    /// The workloads this exporter watches and keeps, from the flags, in `sharding` (the
+    /// [`shard_source`](Self::shard_source)'s, once known): the one place the flags become a
+    /// [`Selection`], which the watches and the shared state are then handed.
+    pub fn selection(&self, sharding: Sharding) -> Selection {
+        Selection {
+            namespaces: self.namespaces.clone(),
+            selector: self.selector.clone(),
+            sharding,
+            allow: self.allow.clone(),
+            deny: self.deny.clone(),
+        }
     }
 
     /// The SLO thresholds in seconds, the default when none is given.
@@ -328,5 +367,54 @@ mod tests {
         ] {
             assert!(Args::try_parse_from(&bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_selection_and_the_shard_come_from_the_flags() {
+        let a = Args::try_parse_from([
+            "x",
+            "-n",
+            "shop",
+            "-l",
+            "team=a",
+            "--shard",
+            "1",
+            "--total-shards",
+            "3",
+            "--workloads.allow",
+            "shop/*",
+            "--workloads.deny",
+            "*-canary",
+        ])
+        .expect("valid flags");
+        let sharding = Sharding { shard: 1, total: 3 };
+        assert_eq!(a.shard_source(), ShardSource::Flags(sharding));
+        let s = a.selection(sharding);
+        assert_eq!(
+            (s.namespaces, s.selector.as_deref(), s.sharding),
+            (vec!["shop".to_string()], Some("team=a"), sharding)
+        );
+        assert_eq!(
+            (s.allow, s.deny),
+            (
+                vec![WorkloadPattern::parse("shop/*").expect("pattern")],
+                vec![WorkloadPattern::parse("*-canary").expect("pattern")]
+            )
+        );
+        let auto = Args::try_parse_from(["x", "--pod", "e-2", "--pod-namespace", "mon"])
+            .expect("valid flags");
+        assert_eq!(
+            auto.shard_source(),
+            ShardSource::StatefulSetPod {
+                pod: "e-2".into(),
+                namespace: "mon".into()
+            }
+        );
+        assert_eq!(
+            Args::try_parse_from(["x"])
+                .expect("defaults")
+                .shard_source(),
+            ShardSource::Flags(Sharding::default())
+        );
     }
 }

@@ -13,9 +13,8 @@ use kube::{Client, Config};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
-use kube_rollout_exporter::cli::{Args, LogFormat};
+use kube_rollout_exporter::cli::{Args, LogFormat, ShardSource};
 use kube_rollout_exporter::model::{DEFAULT_BUCKETS, Model, ModelConfig};
-use kube_rollout_exporter::selection::Selection;
 use kube_rollout_exporter::shard::{self, Sharding};
 use kube_rollout_exporter::shared::Shared;
 use kube_rollout_exporter::web_config::WebConfig;
@@ -210,33 +209,21 @@ async fn run(args: Args) -> Result<()> {
     // Watches start once the shard is known; automatic sharding asks the API server, which may
     // not be up yet: the HTTP server already answers (not ready) meanwhile.
     let watches = {
-        let shared = shared.clone();
-        let scope = watch::Scope {
-            namespaces: args.namespaces.clone(),
-            selector: args.selector.clone(),
-            selection: Selection {
-                sharding: Sharding {
-                    shard: args.shard,
-                    total: args.total_shards,
-                },
-                allow: args.allow.clone().into(),
-                deny: args.deny.clone().into(),
-            },
-            page_size: args.page_size,
-        };
-        let auto = args.pod.clone().zip(args.pod_namespace.clone());
+        let (shared, args) = (shared.clone(), args.clone());
         tokio::spawn(async move {
-            let sharding = match auto {
-                Some((pod, ns)) => discover_shard(&client, &pod, &ns).await,
-                None => scope.selection.sharding,
+            let sharding = match args.shard_source() {
+                ShardSource::Flags(sharding) => sharding,
+                ShardSource::StatefulSetPod { pod, namespace } => {
+                    discover_shard(&client, &pod, &namespace).await
+                }
             };
-            let _ = shared.sharding.set(sharding);
-            let selection = Selection {
-                sharding,
-                ..scope.selection.clone()
+            let selection = Arc::new(args.selection(sharding));
+            let _ = shared.sharding.set(selection.sharding);
+            let config = watch::Config {
+                selection,
+                page_size: args.page_size,
             };
-            let scope = watch::Scope { selection, ..scope };
-            let tasks = watch::spawn(client, &scope, shared);
+            let tasks = watch::spawn(client, &config, shared);
             futures::future::join_all(tasks).await;
         })
     };

@@ -1,10 +1,9 @@
-//! Which workloads an exporter keeps: its shard, and the allow/deny lists of
-//! `--workloads.allow`/`--workloads.deny` (cardinality control for big clusters). Applied in the
-//! watch adapter, before the model, by the workload key of every object (see `shard`).
+//! Which workloads an exporter watches and keeps: the namespaces and the label selector the API
+//! server filters by, then, in the watch adapter before the model, the shard and the allow/deny
+//! lists of `--workloads.allow`/`--workloads.deny` (cardinality control for big clusters), by the
+//! workload key of every object (namespace and workload name, see `shard`). Built once from the
+//! flags (`cli::Args::selection`) and shared by every watch.
 
-use std::sync::Arc;
-
-use crate::decode::{Meta, Str};
 use crate::shard::Sharding;
 
 /// A `namespace/name` pattern where `*` matches any run of characters (`shop/*`, `*/web-*`).
@@ -54,13 +53,18 @@ impl WorkloadPattern {
     }
 }
 
-/// The workloads this exporter keeps.
+/// The workloads this exporter watches and keeps.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
+    /// Namespaces to watch; empty watches the whole cluster.
+    pub namespaces: Vec<String>,
+    /// Label selector for Deployments; their ReplicaSets and pods follow by ownership.
+    pub selector: Option<String>,
+    /// This exporter's shard.
     pub sharding: Sharding,
     /// Empty keeps every workload.
-    pub allow: Arc<[WorkloadPattern]>,
-    pub deny: Arc<[WorkloadPattern]>,
+    pub allow: Vec<WorkloadPattern>,
+    pub deny: Vec<WorkloadPattern>,
 }
 
 impl Selection {
@@ -72,15 +76,10 @@ impl Selection {
             && !self.deny.iter().any(|p| p.matches(namespace, workload))
     }
 
-    /// Whether an object is kept, by its workload key.
-    pub fn keeps_object(&self, meta: &Meta<'_>) -> bool {
-        if !self.sharding.is_sharded() && self.allow.is_empty() && self.deny.is_empty() {
-            return true;
-        }
-        self.keeps(
-            meta.namespace.as_ref().map_or("", Str::as_str),
-            meta.workload(),
-        )
+    /// Whether every workload is kept (one shard, no allow or deny list), so that a watch need
+    /// not work out which workload an object belongs to.
+    pub fn keeps_every_workload(&self) -> bool {
+        !self.sharding.is_sharded() && self.allow.is_empty() && self.deny.is_empty()
     }
 }
 
@@ -107,14 +106,16 @@ mod tests {
     #[test]
     fn allow_then_deny() {
         let s = Selection {
-            allow: vec![WorkloadPattern::parse("shop/*").unwrap_or_else(|e| panic!("{e}"))].into(),
-            deny: vec![WorkloadPattern::parse("*-canary").unwrap_or_else(|e| panic!("{e}"))].into(),
+            allow: vec![WorkloadPattern::parse("shop/*").unwrap_or_else(|e| panic!("{e}"))],
+            deny: vec![WorkloadPattern::parse("*-canary").unwrap_or_else(|e| panic!("{e}"))],
             ..Default::default()
         };
         assert!(s.keeps("shop", "web"));
         assert!(!s.keeps("blog", "web"), "not allowed");
         assert!(!s.keeps("shop", "web-canary"), "denied in any namespace");
+        assert!(!s.keeps_every_workload());
         assert!(Selection::default().keeps("any", "thing"));
+        assert!(Selection::default().keeps_every_workload());
         assert!(WorkloadPattern::parse("a/b/c").is_err());
         assert!(WorkloadPattern::parse("/x").is_err());
     }

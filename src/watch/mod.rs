@@ -1,5 +1,5 @@
-//! The watch adapters: one list-and-watch loop per resource (and namespace, when scoped) that
-//! turns the API server's bytes into model events.
+//! The watch adapters: one list-and-watch loop per resource (and per namespace, when namespaces
+//! are given) that turns the API server's bytes into model events.
 //!
 //! Deployments are watched as full objects (the model reads their spec and status), ReplicaSets
 //! and Pods metadata-only, and the phase source is a second metadata-only pod watch that sees only
@@ -35,7 +35,7 @@ use kube::{Client, Resource as KubeResource};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::decode::{self, EventType, Object, ObjectSeed, Str};
+use crate::decode::{self, EventType, Meta, Object, ObjectSeed, Str};
 use crate::error::ConvertError;
 use crate::model::{Change, Event, Resource};
 use crate::selection::Selection;
@@ -69,16 +69,14 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// hammered.
 const LOST_EVENT_PAUSE: Duration = Duration::from_secs(1);
 
-/// What the exporter watches. RBAC rules are derived from [`WATCHED`] too, so a new watch cannot
-/// ship without its permission.
+/// How the watches run: what they select (namespaces, label selector, shard, allow and deny
+/// lists), shared by all of them, and the size of their list pages. What they read is
+/// [`WATCHED`], from which the RBAC rules are derived too, so a new watch cannot ship without its
+/// permission.
 #[derive(Clone, Debug, Default)]
-pub struct Scope {
-    /// Namespaces to watch; empty watches the whole cluster.
-    pub namespaces: Vec<String>,
-    /// Label selector for Deployments; their ReplicaSets and pods follow by ownership.
-    pub selector: Option<String>,
-    /// Which workloads this exporter keeps (its shard, the allow and deny lists).
-    pub selection: Selection,
+pub struct Config {
+    /// Which workloads the exporter watches and keeps.
+    pub selection: Arc<Selection>,
     /// Objects per list page.
     pub page_size: u32,
 }
@@ -102,7 +100,7 @@ struct Spec<T> {
     page_size: u32,
     convert: fn(&mut Object<'_>) -> Result<T, ConvertError>,
     wrap: fn(Change<T>) -> Event,
-    selection: Selection,
+    selection: Arc<Selection>,
 }
 
 impl<T> Spec<T> {
@@ -110,7 +108,7 @@ impl<T> Spec<T> {
         resource: Resource,
         namespace: Option<&str>,
         path: String,
-        scope: &Scope,
+        config: &Config,
         convert: fn(&mut Object<'_>) -> Result<T, ConvertError>,
         wrap: fn(Change<T>) -> Event,
     ) -> Self {
@@ -120,10 +118,10 @@ impl<T> Spec<T> {
             path,
             labels: None,
             fields: None,
-            page_size: scope.page_size,
+            page_size: config.page_size,
             convert,
             wrap,
-            selection: scope.selection.clone(),
+            selection: config.selection.clone(),
         }
     }
 
@@ -141,11 +139,12 @@ impl<T> Spec<T> {
 }
 
 /// Starts every watch; they run until the process stops.
-pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
-    let namespaces: Vec<Option<&str>> = if scope.namespaces.is_empty() {
+pub fn spawn(client: Client, config: &Config, shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
+    let selection = &config.selection;
+    let namespaces: Vec<Option<&str>> = if selection.namespaces.is_empty() {
         vec![None]
     } else {
-        scope
+        selection
             .namespaces
             .iter()
             .map(|ns| Some(ns.as_str()))
@@ -154,12 +153,12 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
     let mut tasks = Vec::new();
     for ns in namespaces {
         let deployments = Spec {
-            labels: scope.selector.clone(),
+            labels: selection.selector.clone(),
             ..Spec::new(
                 Resource::Deployments,
                 ns,
                 Deployment::url_path(&(), ns),
-                scope,
+                config,
                 decode::deployment,
                 Event::Deployment,
             )
@@ -169,7 +168,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
             Resource::ReplicaSets,
             ns,
             ReplicaSet::url_path(&(), ns),
-            scope,
+            config,
             decode::replicaset,
             Event::ReplicaSet,
         );
@@ -178,7 +177,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
             Resource::Pods,
             ns,
             Pod::url_path(&(), ns),
-            scope,
+            config,
             decode::pod,
             Event::Pod,
         );
@@ -189,7 +188,7 @@ pub fn spawn(client: Client, scope: &Scope, shared: Arc<Shared>) -> Vec<JoinHand
                 Resource::FinishedPods,
                 ns,
                 Pod::url_path(&(), ns),
-                scope,
+                config,
                 decode::finished_pod,
                 Event::FinishedPod,
             )
@@ -579,7 +578,7 @@ fn accept<T>(
     batch: &mut Vec<Event>,
 ) -> bool {
     stats.events.fetch_add(1, Ordering::Relaxed);
-    if !spec.selection.keeps_object(&object.metadata) {
+    if !selected(&spec.selection, &object.metadata) {
         return false;
     }
     match (spec.convert)(object) {
@@ -593,6 +592,16 @@ fn accept<T>(
             false
         }
     }
+}
+
+/// Whether the selection keeps an object, by the workload it belongs to (worked out only when the
+/// selection filters at all).
+fn selected(selection: &Selection, meta: &Meta<'_>) -> bool {
+    if selection.keeps_every_workload() {
+        return true;
+    }
+    let (namespace, workload) = meta.workload_key();
+    selection.keeps(namespace, workload)
 }
 
 #[cfg(test)]
@@ -641,7 +650,7 @@ mod tests {
             Resource::Pods,
             None,
             "/api/v1/pods".into(),
-            &Scope::default(),
+            &Config::default(),
             decode::pod,
             Event::Pod,
         )

@@ -1,0 +1,103 @@
+//! Deployments: the only kind watched as full objects, as the model reads a few fields of their
+//! spec and status (replicas, paused, the status counters and the Progressing condition). An
+//! absent `spec.replicas` is 1 and absent counters are 0, the API's documented defaults.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+
+use super::object::Object;
+use super::wire::{Str, Time};
+use crate::error::ConvertError;
+use crate::model::{ConditionStatus, DeploymentState, ProgressingCondition};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DeploymentSpec {
+    pub replicas: Option<i32>,
+    pub paused: Option<bool>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition<'a> {
+    #[serde(rename = "type", borrow)]
+    pub type_: Str<'a>,
+    #[serde(borrow)]
+    pub status: Str<'a>,
+    #[serde(borrow)]
+    pub reason: Option<Str<'a>>,
+    pub last_update_time: Option<Time>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStatus<'a> {
+    pub observed_generation: Option<i64>,
+    pub replicas: Option<i32>,
+    pub updated_replicas: Option<i32>,
+    pub available_replicas: Option<i32>,
+    #[serde(borrow, default)]
+    pub conditions: Option<Vec<Condition<'a>>>,
+}
+
+/// A Deployment's `status`, or the string of a Status object's (skipped).
+pub(super) struct StatusField<'a>(pub(super) Option<DeploymentStatus<'a>>);
+
+struct StatusFieldVisitor;
+
+impl<'de> Visitor<'de> for StatusFieldVisitor {
+    type Value = StatusField<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a Deployment status or a Status string")
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<StatusField<'de>, E> {
+        Ok(StatusField(None))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<StatusField<'de>, E> {
+        Ok(StatusField(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StatusField<'de>, A::Error> {
+        DeploymentStatus::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(|s| StatusField(Some(s)))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for StatusField<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StatusFieldVisitor)
+    }
+}
+
+/// The model's view of a Deployment.
+pub fn deployment(o: &mut Object<'_>) -> Result<DeploymentState, ConvertError> {
+    let meta = &mut o.metadata;
+    let spec = o.spec.take().unwrap_or_default();
+    let status = o.status.take().unwrap_or_default();
+    Ok(DeploymentState {
+        key: meta.key("Deployment")?,
+        uid: meta.uid(),
+        revision: meta.revision(),
+        generation: meta.generation.unwrap_or(0),
+        observed_generation: status.observed_generation.unwrap_or(0),
+        spec_replicas: spec.replicas.unwrap_or(1),
+        paused: spec.paused.unwrap_or(false),
+        replicas: status.replicas.unwrap_or(0),
+        updated_replicas: status.updated_replicas.unwrap_or(0),
+        available_replicas: status.available_replicas.unwrap_or(0),
+        progressing: status
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_.as_str() == "Progressing")
+            .map(|c| ProgressingCondition {
+                status: match c.status.as_str() {
+                    "True" => ConditionStatus::True,
+                    "False" => ConditionStatus::False,
+                    _ => ConditionStatus::Unknown,
+                },
+                reason: c.reason.map(Str::into_string).unwrap_or_default(),
+                last_update: c.last_update_time.map(|t| t.0),
+            }),
+    })
+}

@@ -1,0 +1,20 @@
+//! Pods, from their metadata alone (watched metadata-only): key, uid, controlling ReplicaSet
+//! and deletion.
+
+use super::object::Object;
+use crate::error::ConvertError;
+use crate::model::{Deletion, PodState};
+
+/// The model's view of a Pod, from its metadata alone.
+pub fn pod(o: &mut Object<'_>) -> Result<PodState, ConvertError> {
+    let meta = &mut o.metadata;
+    Ok(PodState {
+        key: meta.key("Pod")?,
+        uid: meta.uid(),
+        owner: meta.take_controller(),
+        deletion: meta.deletion_timestamp.map(|t| Deletion {
+            deadline: t.0,
+            grace_seconds: meta.deletion_grace_period_seconds,
+        }),
+    })
+}
