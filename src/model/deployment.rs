@@ -6,6 +6,8 @@ use super::namespace::Namespace;
 use super::{Ctx, DeploymentState, Item, RolloutState};
 
 impl Item for DeploymentState {
+    type Key = String;
+
     fn namespace(&self) -> &str {
         &self.key.namespace
     }
@@ -51,7 +53,7 @@ impl Item for DeploymentState {
             .collect()
     }
 
-    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
+    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &String) {
         delete(n, cx, name);
     }
 }

@@ -1,12 +1,15 @@
 //! Finished pods (phase Succeeded or Failed), from the second pod watch: a finished pod without a
 //! deletionTimestamp (an evicted leftover) no longer blocks its rollout's completion. A finish
-//! reported before the pod itself waits in its namespace until the pod arrives.
+//! reported before the pod itself waits in its namespace until the pod arrives. Both are matched
+//! by uid: a finished `pg-2` says nothing about the new `pg-2`.
 
 use super::milestones::evaluate;
 use super::namespace::{Namespace, PendingFinish, RsOwner};
-use super::{Ctx, FinishedPod, Item};
+use super::{Ctx, FinishedPod, Item, Uid};
 
 impl Item for FinishedPod {
+    type Key = Uid;
+
     fn namespace(&self) -> &str {
         &self.key.namespace
     }
@@ -19,16 +22,16 @@ impl Item for FinishedPod {
         set_finished(n, cx, &self, false, None);
     }
 
-    fn unlisted(n: &Namespace, epoch: u32) -> Vec<String> {
+    fn unlisted(n: &Namespace, epoch: u32) -> Vec<Uid> {
         n.pods()
             .filter(|(_, p)| p.finished && p.finished_listed != epoch)
-            .map(|(name, _)| name.to_string())
+            .map(|(uid, _)| uid)
             .collect()
     }
 
     /// Pods not listed as finished are not finished (any more).
-    fn sweep(n: &mut Namespace, _cx: &mut Ctx<'_>, name: &str) {
-        n.update_pod(name, |r| r.finished = false);
+    fn sweep(n: &mut Namespace, _cx: &mut Ctx<'_>, uid: &Uid) {
+        n.update_pod(*uid, |r| r.finished = false);
     }
 
     fn swept(n: &mut Namespace, epoch: u32) {
@@ -44,21 +47,18 @@ fn set_finished(
     listed: Option<u32>,
 ) {
     let uid = f.uid;
-    let name = f.key.name.as_str();
-    n.take_pending_finish(name);
-    let Some(rs) = n.pod(name).map(|r| r.rs.clone()) else {
+    n.take_pending_finish(uid);
+    let Some(rs) = n.pod(uid).map(|r| r.rs.clone()) else {
         if finished {
             let listed = listed.unwrap_or(0);
-            n.add_pending_finish(name, PendingFinish { uid, listed });
+            n.add_pending_finish(uid, PendingFinish { listed });
         }
         return;
     };
-    n.update_pod(name, |record| {
-        if record.uid == uid {
-            record.finished = finished;
-            if let Some(epoch) = listed {
-                record.finished_listed = epoch;
-            }
+    n.update_pod(uid, |record| {
+        record.finished = finished;
+        if let Some(epoch) = listed {
+            record.finished_listed = epoch;
         }
     });
     if let Some(RsOwner::Deployment(w)) = n.slot(&rs).map(|s| s.owner.clone()) {

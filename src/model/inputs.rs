@@ -55,10 +55,11 @@ impl WorkloadKey {
     }
 }
 
-/// An object's uid, kept as a 64-bit hash: the model only asks whether a name now holds another
-/// object than before, and two uids of one name collide with a probability of 2^-64. Hashing it
-/// when the event is decoded spares a string per event.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// An object's uid, kept as a 64-bit hash: the model asks whether a name now holds another object
+/// than before, and keeps pods by uid; two uids collide with a probability of 2^-64 per pair (for
+/// 100k pods in one namespace, about 3 in 10^9). Hashing it when the event is decoded spares a
+/// string per event.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Uid(u64);
 
 impl From<&str> for Uid {

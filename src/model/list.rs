@@ -131,20 +131,20 @@ impl Model {
         now: Timestamp,
         deferred: &mut Deferred,
     ) {
-        let mut gone: Vec<(Name, String)> = self
+        let mut gone: Vec<(Name, T::Key)> = self
             .namespaces
             .iter()
             .filter(|(ns, _)| covers(listed, ns))
             .flat_map(|(ns, n)| {
                 T::unlisted(n, epoch)
                     .into_iter()
-                    .map(|name| (ns.clone(), name))
+                    .map(|key| (ns.clone(), key))
             })
             .collect();
         gone.sort();
-        for (ns, name) in gone {
+        for (ns, key) in gone {
             self.in_namespace(&ns, now, Timing::Relist, Some(deferred), |n, cx| {
-                T::sweep(n, cx, &name)
+                T::sweep(n, cx, &key)
             });
         }
         for (ns, n) in self.namespaces.iter_mut() {

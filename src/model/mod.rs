@@ -107,14 +107,16 @@ impl Ctx<'_> {
 /// One kind of input: how a change of it applies to its namespace, and how a list sweeps what it
 /// did not list. One module per kind implements it; changes and lists are handled once for all.
 trait Item {
+    /// What identifies an object of this kind inside its namespace: its name, or a pod's uid.
+    type Key: Ord;
     fn namespace(&self) -> &str;
     /// Applies an added or modified object; `listed` is the epoch of the list that listed it.
     fn apply(self, n: &mut Namespace, cx: &mut Ctx<'_>, listed: Option<u32>);
     fn delete(self, n: &mut Namespace, cx: &mut Ctx<'_>);
-    /// The names of the objects of this kind in `n` that the list of `epoch` did not list.
-    fn unlisted(n: &Namespace, epoch: u32) -> Vec<String>;
+    /// The objects of this kind in `n` that the list of `epoch` did not list.
+    fn unlisted(n: &Namespace, epoch: u32) -> Vec<Self::Key>;
     /// Removes one object a list did not list: it went away during the watch gap.
-    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str);
+    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, key: &Self::Key);
     /// After the sweep, for each namespace in the list's scope.
     fn swept(_n: &mut Namespace, _epoch: u32) {}
 }

@@ -57,12 +57,13 @@ impl Termination {
     }
 }
 
-/// One pod attributed to a ReplicaSet slot.
+/// One pod attributed to a ReplicaSet slot, kept under its uid: a StatefulSet reuses pod names,
+/// and the watch may report the new `pg-2` before the old one's deletion, so a name never
+/// identifies a pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct PodRecord {
     /// The ReplicaSet slot (same namespace) that holds it.
     pub rs: Name,
-    pub uid: Uid,
     /// Boxed: most pods are not terminating, and the record stays small.
     pub termination: Option<Box<Termination>>,
     /// Phase Succeeded or Failed, according to the finished-pod watch.
@@ -135,7 +136,6 @@ impl RsSlot {
 /// A finished pod reported before the pod itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct PendingFinish {
-    pub uid: Uid,
     /// The epoch of the finished-pod list that reported it (0: a watch event).
     pub listed: u32,
 }
@@ -144,7 +144,7 @@ pub(super) struct PendingFinish {
 pub(super) struct Parts<'a> {
     pub workloads: &'a mut BTreeMap<Name, Workload>,
     pub slots: &'a Map<Name, RsSlot>,
-    pub pods: &'a Map<Box<str>, PodRecord>,
+    pub pods: &'a Map<Uid, PodRecord>,
 }
 
 /// The state of one namespace.
@@ -153,8 +153,9 @@ pub(super) struct Namespace {
     /// By Deployment name, in order: the snapshot lists workloads sorted.
     workloads: BTreeMap<Name, Workload>,
     replicasets: Map<Name, RsSlot>,
-    pods: Map<Box<str>, PodRecord>,
-    finished_pending: Map<Box<str>, PendingFinish>,
+    /// By uid (see [`PodRecord`]).
+    pods: Map<Uid, PodRecord>,
+    finished_pending: Map<Uid, PendingFinish>,
 }
 
 impl Namespace {
@@ -286,12 +287,12 @@ impl Namespace {
 
     // ----- Pods --------------------------------------------------------------------------------
 
-    pub fn pod(&self, name: &str) -> Option<&PodRecord> {
-        self.pods.get(name)
+    pub fn pod(&self, uid: Uid) -> Option<&PodRecord> {
+        self.pods.get(&uid)
     }
 
-    pub fn pods(&self) -> impl Iterator<Item = (&str, &PodRecord)> {
-        self.pods.iter().map(|(name, record)| (&**name, record))
+    pub fn pods(&self) -> impl Iterator<Item = (Uid, &PodRecord)> {
+        self.pods.iter().map(|(&uid, record)| (uid, record))
     }
 
     pub fn pod_count(&self) -> usize {
@@ -299,17 +300,17 @@ impl Namespace {
     }
 
     /// Records a pod; its slot must exist.
-    pub fn insert_pod(&mut self, name: &str, record: PodRecord) {
+    pub fn insert_pod(&mut self, uid: Uid, record: PodRecord) {
         if let Some(slot) = self.replicasets.get_mut(&record.rs) {
             slot.pods += 1;
             slot.blocking += u32::from(record.blocks_completion());
         }
-        self.pods.insert(Box::from(name), record);
+        self.pods.insert(uid, record);
     }
 
     /// Forgets a pod, keeping its slot's counts.
-    pub fn remove_pod(&mut self, name: &str) -> Option<PodRecord> {
-        let record = self.pods.remove(name)?;
+    pub fn remove_pod(&mut self, uid: Uid) -> Option<PodRecord> {
+        let record = self.pods.remove(&uid)?;
         if let Some(slot) = self.replicasets.get_mut(&record.rs) {
             slot.pods = slot.pods.saturating_sub(1);
             slot.blocking = slot
@@ -320,8 +321,8 @@ impl Namespace {
     }
 
     /// Changes a pod's record, keeping its slot's count of blocking pods.
-    pub fn update_pod<R>(&mut self, name: &str, f: impl FnOnce(&mut PodRecord) -> R) -> Option<R> {
-        let record = self.pods.get_mut(name)?;
+    pub fn update_pod<R>(&mut self, uid: Uid, f: impl FnOnce(&mut PodRecord) -> R) -> Option<R> {
+        let record = self.pods.get_mut(&uid)?;
         let before = record.blocks_completion();
         let out = f(record);
         let after = record.blocks_completion();
@@ -352,12 +353,12 @@ impl Namespace {
 
     // ----- Finished pods reported before the pod -----------------------------------------------
 
-    pub fn take_pending_finish(&mut self, name: &str) -> Option<PendingFinish> {
-        self.finished_pending.remove(name)
+    pub fn take_pending_finish(&mut self, uid: Uid) -> Option<PendingFinish> {
+        self.finished_pending.remove(&uid)
     }
 
-    pub fn add_pending_finish(&mut self, name: &str, pending: PendingFinish) {
-        self.finished_pending.insert(Box::from(name), pending);
+    pub fn add_pending_finish(&mut self, uid: Uid, pending: PendingFinish) {
+        self.finished_pending.insert(uid, pending);
     }
 
     /// Keeps the pending finishes the finished-pod list of `epoch` reported.
@@ -386,7 +387,7 @@ impl Namespace {
         for (pod, record) in &self.pods {
             assert!(
                 self.replicasets.contains_key(&record.rs),
-                "{pod}: its slot exists"
+                "{pod:?}: its slot exists"
             );
         }
     }

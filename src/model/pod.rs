@@ -1,12 +1,15 @@
 //! Pods: apply, delete and sweep. A pod counts in the slot of its controlling ReplicaSet; its
 //! first deletionTimestamp starts a termination, and its disappearance observes the termination's
-//! duration for its workload (or keeps it in the slot until the ReplicaSet arrives).
+//! duration for its workload (or keeps it in the slot until the ReplicaSet arrives). Pods are
+//! kept by uid, never by name: see [`PodRecord`].
 
 use super::milestones::evaluate;
 use super::namespace::{Namespace, PodRecord, RsOwner, Termination, observe};
-use super::{Ctx, Item, OwnerKind, PodState, Timing};
+use super::{Ctx, Item, OwnerKind, PodState, Timing, Uid};
 
 impl Item for PodState {
+    type Key = Uid;
+
     fn namespace(&self) -> &str {
         &self.key.namespace
     }
@@ -17,63 +20,57 @@ impl Item for PodState {
 
     fn delete(self, n: &mut Namespace, cx: &mut Ctx<'_>) {
         apply(n, cx, &self, None);
-        finish(n, cx, &self.key.name);
+        finish(n, cx, self.uid);
     }
 
-    fn unlisted(n: &Namespace, epoch: u32) -> Vec<String> {
+    fn unlisted(n: &Namespace, epoch: u32) -> Vec<Uid> {
         n.pods()
             .filter(|(_, p)| p.listed != epoch)
-            .map(|(name, _)| name.to_string())
+            .map(|(uid, _)| uid)
             .collect()
     }
 
-    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
-        finish(n, cx, name);
+    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, uid: &Uid) {
+        finish(n, cx, *uid);
     }
 }
 
 fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>) {
-    let name = p.key.name.as_str();
+    let uid = p.uid;
     let rs_name = match &p.owner {
         Some(o) if o.kind == OwnerKind::ReplicaSet => o.name.as_str(),
         _ => {
             // Not (or no longer) controlled by a ReplicaSet: not part of any rollout.
-            forget(n, cx, name);
+            forget(n, cx, uid);
             return;
         }
     };
-    if n.pod(name).is_some_and(|r| &*r.rs != rs_name) {
-        forget(n, cx, name);
-    }
-    let uid = p.uid;
-    if n.slot_entry(rs_name).1.owner == RsOwner::Other {
-        return;
-    }
-    if n.pod(name).is_some_and(|r| r.uid != uid) {
-        // Same name, new object: the old one is gone.
-        finish(n, cx, name);
+    if n.pod(uid).is_some_and(|r| &*r.rs != rs_name) {
+        forget(n, cx, uid);
     }
     let (rs, slot) = n.slot_entry(rs_name);
+    if slot.owner == RsOwner::Other {
+        return;
+    }
     let owner = slot.owner.clone();
-    if n.pod(name).is_none() {
-        let pending = n.take_pending_finish(name).filter(|f| f.uid == uid);
+    if n.pod(uid).is_none() {
+        let pending = n.take_pending_finish(uid);
         let record = PodRecord {
             rs,
-            uid,
             termination: None,
             finished: pending.is_some(),
             listed: 0,
             // A finished-pod list in progress listed it before the pod came.
             finished_listed: pending.map_or(0, |f| f.listed),
         };
-        n.insert_pod(name, record);
+        n.insert_pod(uid, record);
     }
     if let Some(epoch) = listed {
-        n.update_pod(name, |record| record.listed = epoch);
+        n.update_pod(uid, |record| record.listed = epoch);
     }
     if let Some(deletion) = p.deletion {
         let requested = deletion.requested_at();
-        let first = n.update_pod(name, |record| match &mut record.termination {
+        let first = n.update_pod(uid, |record| match &mut record.termination {
             None => {
                 record.termination = Some(Box::new(Termination {
                     requested,
@@ -101,8 +98,8 @@ fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>)
 }
 
 /// The pod object is gone: a termination in progress is observed.
-fn finish(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
-    let Some(record) = n.remove_pod(name) else {
+fn finish(n: &mut Namespace, cx: &mut Ctx<'_>, uid: Uid) {
+    let Some(record) = n.remove_pod(uid) else {
         return;
     };
     let Some(slot) = n.slot_mut(&record.rs) else {
@@ -129,8 +126,8 @@ fn finish(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
 }
 
 /// The pod stopped counting for its workload without being gone (its controller changed).
-fn forget(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
-    let Some(record) = n.remove_pod(name) else {
+fn forget(n: &mut Namespace, cx: &mut Ctx<'_>, uid: Uid) {
+    let Some(record) = n.remove_pod(uid) else {
         return;
     };
     let owner = n

@@ -8,6 +8,8 @@ use super::namespace::{Namespace, RsOwner};
 use super::{Ctx, Item, ReplicaSetState};
 
 impl Item for ReplicaSetState {
+    type Key = String;
+
     fn namespace(&self) -> &str {
         &self.key.namespace
     }
@@ -67,7 +69,7 @@ impl Item for ReplicaSetState {
             .collect()
     }
 
-    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
+    fn sweep(n: &mut Namespace, cx: &mut Ctx<'_>, name: &String) {
         // A placeholder whose ReplicaSet is not listed never arrives: drop what it kept.
         if let Some(slot) = n.slot_mut(name) {
             slot.early_observations.clear();

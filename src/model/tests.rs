@@ -19,10 +19,10 @@ impl Model {
             .slot(key.name.as_str())
     }
 
-    fn pod_record(&self, key: &ObjectKey) -> Option<&namespace::PodRecord> {
+    fn pod_record(&self, pod: &PodState) -> Option<&namespace::PodRecord> {
         self.namespaces
-            .get(key.namespace.as_str())?
-            .pod(key.name.as_str())
+            .get(pod.key.namespace.as_str())?
+            .pod(pod.uid)
     }
 
     fn pod_count(&self) -> usize {
@@ -309,6 +309,35 @@ fn rolling_update_is_draining_after_ready_and_complete_when_the_last_old_pod_is_
     let again = c.web(30.0);
     assert_eq!(count(&again.ready_duration), 1);
     assert_eq!(count(&again.complete_duration), 1);
+}
+
+#[test]
+fn a_reused_pod_name_is_two_pods_kept_apart_by_uid() {
+    // Recording (statefulset-rolling): the new `pg-2` is ADDED 8 ms before the old `pg-2`'s
+    // DELETED arrives. Here the new object takes an old pod's name in the new ReplicaSet.
+    let mut c = Cluster::steady_v1();
+    c.dep(10.0, started(2)).rs(10.0, rs("b", 2, 10.0));
+    c.pod(11.0, draining(pod("a", 1), 11.0));
+    let reused = PodState {
+        uid: "uid-reused".into(),
+        owner: pod("b", 1).owner,
+        ..pod("a", 1)
+    };
+    c.pod(18.992, reused.clone());
+    // The new object neither ends the old one's drain nor is taken for it.
+    let m = c.web(18.995);
+    assert_eq!(m.terminating_pods, 1);
+    assert_eq!(count(&m.pod_termination_duration), 0);
+    // A finish reported for the old object does not make the new one finished.
+    c.finished(18.996, &pod("a", 1));
+    assert!(c.model.pod_record(&reused).is_some_and(|r| !r.finished));
+    c.gone(19.0, draining(pod("a", 1), 11.0));
+    let m = c.web(19.0);
+    assert_eq!(m.terminating_pods, 0);
+    assert_eq!(count(&m.pod_termination_duration), 1);
+    assert_secs(sum(&m.pod_termination_duration), 8.0);
+    assert!(c.model.pod_record(&reused).is_some());
+    assert!(c.model.pod_record(&pod("a", 1)).is_none());
 }
 
 #[test]
@@ -1203,7 +1232,7 @@ fn namespace_lists_in_flight_together_sweep_only_their_own_namespace() {
     );
     model.handle(Event::Pod(Change::ListDone(shop)), t(7.0));
     assert_eq!(model.stats().pods, 1, "shop's a-2 was not listed");
-    assert!(model.pod_record(&key("web-a-1")).is_some());
+    assert!(model.pod_record(&pod("a", 1)).is_some());
 }
 
 #[test]

@@ -439,8 +439,8 @@ fn a_finalizer_that_never_goes_keeps_the_pod_overdue_and_the_rollout_draining_wi
     c.pod(72.0, stuck());
     // What a record says about its pod (the list that last listed it aside).
     let state = |m: &Model| {
-        m.pod_record(&key("web-a-1"))
-            .map(|r| (r.rs.clone(), r.uid, r.termination.clone(), r.finished))
+        m.pod_record(&pod("a", 1))
+            .map(|r| (r.rs.clone(), r.termination.clone(), r.finished))
     };
     let record = state(&c.model);
     let stats = c.model.stats();
