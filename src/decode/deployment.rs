@@ -2,12 +2,9 @@
 //! spec and status (replicas, paused, the status counters and the Progressing condition). An
 //! absent `spec.replicas` is 1 and absent counters are 0, the API's documented defaults.
 
-use std::fmt;
-
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::object::Object;
+use super::object::{Object, Spec, Status};
 use super::wire::{Str, Time};
 use crate::error::ConvertError;
 use crate::model::{ConditionStatus, DeploymentState, ProgressingCondition};
@@ -41,39 +38,17 @@ pub struct DeploymentStatus<'a> {
     pub conditions: Option<Vec<Condition<'a>>>,
 }
 
-/// A Deployment's `status`, or the string of a Status object's (skipped).
-pub(super) struct StatusField<'a>(pub(super) Option<DeploymentStatus<'a>>);
-
-struct StatusFieldVisitor;
-
-impl<'de> Visitor<'de> for StatusFieldVisitor {
-    type Value = StatusField<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Deployment status or a Status string")
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<StatusField<'de>, E> {
-        Ok(StatusField(None))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<StatusField<'de>, E> {
-        Ok(StatusField(None))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StatusField<'de>, A::Error> {
-        DeploymentStatus::deserialize(de::value::MapAccessDeserializer::new(map))
-            .map(|s| StatusField(Some(s)))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for StatusField<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StatusFieldVisitor)
-    }
-}
-
 /// The model's view of a Deployment.
 pub fn deployment(o: &mut Object<'_>) -> Result<DeploymentState, ConvertError> {
     let meta = &mut o.metadata;
-    let spec = o.spec.take().unwrap_or_default();
-    let status = o.status.take().unwrap_or_default();
+    let spec = match o.spec.take() {
+        Some(Spec::Deployment(spec)) => spec,
+        _ => DeploymentSpec::default(),
+    };
+    let status = match o.status.take() {
+        Some(Status::Deployment(status)) => status,
+        _ => DeploymentStatus::default(),
+    };
     Ok(DeploymentState {
         key: meta.key("Deployment")?,
         uid: meta.uid(),

@@ -11,8 +11,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time as K8sTime};
 use serde_json::{Value, json};
 
-const META: ObjectSeed = ObjectSeed { deployment: false };
-const FULL: ObjectSeed = ObjectSeed { deployment: true };
+const META: ObjectSeed = ObjectSeed::Meta;
+const FULL: ObjectSeed = ObjectSeed::Deployment;
 
 fn recording(scenario: &str, file: &str) -> String {
     let path = format!(
