@@ -1,11 +1,13 @@
-//! Deployments: the only kind watched as full objects, as the model reads a few fields of their
-//! spec and status (replicas, paused, the status counters and the Progressing condition). An
-//! absent `spec.replicas` is 1 and absent counters are 0, the API's documented defaults.
+//! Deployments, watched as full objects, as the model reads a few fields of their spec and status
+//! (replicas, paused, the template's hash and grace period, the strategy, the status counters and
+//! the Progressing condition). An absent `spec.replicas` is 1 and absent counters are 0, the API's
+//! documented defaults.
 
 use serde::Deserialize;
 
 use super::object::{Object, Spec, Status};
 use super::wire::{Str, Time};
+use super::workload::{Strategy, Template};
 use crate::error::ConvertError;
 use crate::model::{ConditionStatus, DeploymentState, ProgressingCondition};
 
@@ -13,6 +15,8 @@ use crate::model::{ConditionStatus, DeploymentState, ProgressingCondition};
 pub struct DeploymentSpec {
     pub replicas: Option<i32>,
     pub paused: Option<bool>,
+    pub template: Option<Template>,
+    pub strategy: Option<Strategy>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -49,14 +53,19 @@ pub fn deployment(o: &mut Object<'_>) -> Result<DeploymentState, ConvertError> {
         Some(Status::Deployment(status)) => status,
         _ => DeploymentStatus::default(),
     };
+    let template = spec.template.unwrap_or_default();
     Ok(DeploymentState {
         key: meta.key("Deployment")?,
         uid: meta.uid(),
         revision: meta.revision(),
+        created: meta.creation_timestamp.map(|t| t.0),
         generation: meta.generation.unwrap_or(0),
         observed_generation: status.observed_generation.unwrap_or(0),
+        template: template.hash,
+        strategy: Strategy::of(spec.strategy.as_ref()),
         spec_replicas: spec.replicas.unwrap_or(1),
         paused: spec.paused.unwrap_or(false),
+        termination_grace_seconds: template.grace_seconds,
         replicas: status.replicas.unwrap_or(0),
         updated_replicas: status.updated_replicas.unwrap_or(0),
         available_replicas: status.available_replicas.unwrap_or(0),

@@ -46,3 +46,4 @@ pub use owner::OwnerRef;
 pub use pod::pod;
 pub use replicaset::replicaset;
 pub use wire::{Str, Time};
+pub use workload::{RollingUpdate, Strategy, StrategyType, Template};
