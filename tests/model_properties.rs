@@ -39,7 +39,7 @@ use kube_rollout_exporter::model::{
     Change, ConditionStatus, ControllerRef, Deletion, DeploymentState, Event, FinishedPod,
     Histogram, Model, ModelConfig, ModelStats, ObjectKey, OwnerKind, Phase, PodState,
     ProgressingCondition, REASON_DEADLINE_EXCEEDED, REASON_NEW_RS_AVAILABLE, REASON_PAUSED,
-    ReplicaSetState, Timestamp, Uid, WorkloadKey, WorkloadMetrics,
+    ReplicaSetState, TemplateHash, Timestamp, Uid, UpdateStrategy, WorkloadKey, WorkloadMetrics,
 };
 use proptest::prelude::*;
 
@@ -755,6 +755,7 @@ impl Harness {
                         uid,
                         owner: controller("ReplicaSet", &rs.name),
                         deletion: None,
+                        revision_hash: None,
                     });
                 }
             }
@@ -845,10 +846,14 @@ impl Harness {
                         key: key.clone(),
                         uid: self.uid(),
                         revision,
+                        created: None,
                         generation: 1,
                         observed_generation: 0,
+                        template: TemplateHash::default(),
+                        strategy: UpdateStrategy::RollingUpdate,
                         spec_replicas: 3,
                         paused: false,
+                        termination_grace_seconds: None,
                         replicas: 0,
                         updated_replicas: 0,
                         available_replicas: 0,
@@ -1005,6 +1010,7 @@ impl Harness {
                     uid,
                     owner,
                     deletion: None,
+                    revision_hash: None,
                 };
                 self.put_pod(state);
             }

@@ -1,14 +1,13 @@
-//! Deployments: the only kind watched as full objects, as the model reads a few fields of their
-//! spec and status (replicas, paused, the status counters and the Progressing condition). An
-//! absent `spec.replicas` is 1 and absent counters are 0, the API's documented defaults.
-
-use std::fmt;
+//! Deployments, watched as full objects, as the model reads a few fields of their spec and status
+//! (replicas, paused, the template's hash and grace period, the strategy, the status counters and
+//! the Progressing condition). An absent `spec.replicas` is 1 and absent counters are 0, the API's
+//! documented defaults.
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::object::Object;
+use super::object::{Object, Spec, Status};
 use super::wire::{Str, Time};
+use super::workload::{Strategy, Template};
 use crate::error::ConvertError;
 use crate::model::{ConditionStatus, DeploymentState, ProgressingCondition};
 
@@ -16,6 +15,8 @@ use crate::model::{ConditionStatus, DeploymentState, ProgressingCondition};
 pub struct DeploymentSpec {
     pub replicas: Option<i32>,
     pub paused: Option<bool>,
+    pub template: Option<Template>,
+    pub strategy: Option<Strategy>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -41,47 +42,30 @@ pub struct DeploymentStatus<'a> {
     pub conditions: Option<Vec<Condition<'a>>>,
 }
 
-/// A Deployment's `status`, or the string of a Status object's (skipped).
-pub(super) struct StatusField<'a>(pub(super) Option<DeploymentStatus<'a>>);
-
-struct StatusFieldVisitor;
-
-impl<'de> Visitor<'de> for StatusFieldVisitor {
-    type Value = StatusField<'de>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Deployment status or a Status string")
-    }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<StatusField<'de>, E> {
-        Ok(StatusField(None))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<StatusField<'de>, E> {
-        Ok(StatusField(None))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<StatusField<'de>, A::Error> {
-        DeploymentStatus::deserialize(de::value::MapAccessDeserializer::new(map))
-            .map(|s| StatusField(Some(s)))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for StatusField<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StatusFieldVisitor)
-    }
-}
-
 /// The model's view of a Deployment.
 pub fn deployment(o: &mut Object<'_>) -> Result<DeploymentState, ConvertError> {
     let meta = &mut o.metadata;
-    let spec = o.spec.take().unwrap_or_default();
-    let status = o.status.take().unwrap_or_default();
+    let spec = match o.spec.take() {
+        Some(Spec::Deployment(spec)) => spec,
+        _ => DeploymentSpec::default(),
+    };
+    let status = match o.status.take() {
+        Some(Status::Deployment(status)) => status,
+        _ => DeploymentStatus::default(),
+    };
+    let template = spec.template.unwrap_or_default();
     Ok(DeploymentState {
         key: meta.key("Deployment")?,
         uid: meta.uid(),
         revision: meta.revision(),
+        created: meta.creation_timestamp.map(|t| t.0),
         generation: meta.generation.unwrap_or(0),
         observed_generation: status.observed_generation.unwrap_or(0),
+        template: template.hash,
+        strategy: Strategy::of(spec.strategy.as_ref()),
         spec_replicas: spec.replicas.unwrap_or(1),
         paused: spec.paused.unwrap_or(false),
+        termination_grace_seconds: template.grace_seconds,
         replicas: status.replicas.unwrap_or(0),
         updated_replicas: status.updated_replicas.unwrap_or(0),
         available_replicas: status.available_replicas.unwrap_or(0),

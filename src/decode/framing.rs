@@ -30,17 +30,13 @@ pub fn watch_line<'a>(
     object: &mut Object<'a>,
 ) -> Result<EventType, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_slice(line);
-    let event = LineInto {
-        deployment: seed.deployment,
-        object,
-    }
-    .deserialize(&mut de)?;
+    let event = LineInto { seed, object }.deserialize(&mut de)?;
     de.end()?;
     Ok(event)
 }
 
 struct LineInto<'o, 'a> {
-    deployment: bool,
+    seed: ObjectSeed,
     object: &'o mut Object<'a>,
 }
 
@@ -72,7 +68,7 @@ impl<'de> Visitor<'de> for LineInto<'_, 'de> {
                 b"object" if object => return Err(de::Error::duplicate_field("object")),
                 b"object" => {
                     map.next_value_seed(ObjectInto {
-                        deployment: self.deployment,
+                        seed: self.seed,
                         object: &mut *self.object,
                     })?;
                     object = true;
@@ -177,7 +173,7 @@ impl<'de> Visitor<'de> for ItemsSeed<'_, 'de> {
         let mut object = Object::default();
         while seq
             .next_element_seed(ObjectInto {
-                deployment: self.seed.deployment,
+                seed: self.seed,
                 object: &mut object,
             })?
             .is_some()

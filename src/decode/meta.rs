@@ -1,8 +1,8 @@
 //! Object metadata: the fields of `metadata` the model reads (name, namespace, uid,
 //! resourceVersion, generation, timestamps, the controller owner reference, the revision
-//! annotation and the pod-template-hash label), decoded in place; every other field, and every
-//! other annotation and label, is skipped without allocating it. The per-kind conversions take
-//! their fields from here.
+//! annotation and three labels: pod-template-hash and the two revision hash labels), decoded in
+//! place; every other field, and every other annotation and label, is skipped without allocating
+//! it. The per-kind conversions take their fields from here.
 
 use std::fmt;
 
@@ -29,14 +29,54 @@ impl<'de: 'a, 'a> Deserialize<'de> for Revision<'a> {
     }
 }
 
-/// The pod-template-hash label of a labels map.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TemplateHash<'a>(pub Option<Str<'a>>);
+/// The label of a StatefulSet's or DaemonSet's pods and of a DaemonSet's ControllerRevisions: the
+/// pods' revision.
+pub const CONTROLLER_REVISION_HASH: &str = "controller-revision-hash";
 
-impl<'de: 'a, 'a> Deserialize<'de> for TemplateHash<'a> {
+/// The hash label of a StatefulSet's ControllerRevisions.
+pub const CONTROLLER_HASH: &str = "controller.kubernetes.io/hash";
+
+/// The labels the model reads; every other label is skipped without allocating it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Labels<'a> {
+    /// `pod-template-hash`: a ReplicaSet's pods (for sharding).
+    pub pod_template_hash: Option<Str<'a>>,
+    /// `controller-revision-hash`: a StatefulSet's or DaemonSet's pods, a DaemonSet's revisions.
+    pub controller_revision_hash: Option<Str<'a>>,
+    /// `controller.kubernetes.io/hash`: a StatefulSet's revisions.
+    pub controller_hash: Option<Str<'a>>,
+}
+
+struct LabelsVisitor;
+
+impl<'de> Visitor<'de> for LabelsVisitor {
+    type Value = Labels<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a map of labels")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Labels<'de>, A::Error> {
+        let mut labels = Labels::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let slot = match &*key.0 {
+                k if k == POD_TEMPLATE_HASH.as_bytes() => &mut labels.pod_template_hash,
+                k if k == CONTROLLER_REVISION_HASH.as_bytes() => {
+                    &mut labels.controller_revision_hash
+                }
+                k if k == CONTROLLER_HASH.as_bytes() => &mut labels.controller_hash,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            *slot = Some(map.next_value()?);
+        }
+        Ok(labels)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Labels<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_map(OneKey(POD_TEMPLATE_HASH.as_bytes()))
-            .map(TemplateHash)
+        d.deserialize_map(LabelsVisitor)
     }
 }
 
@@ -54,7 +94,7 @@ pub struct Meta<'a> {
     /// The controller owner reference (`ownerReferences`, the one with `controller: true`).
     pub controller: Option<OwnerRef<'a>>,
     pub annotations: Option<Revision<'a>>,
-    pub labels: Option<TemplateHash<'a>>,
+    pub labels: Labels<'a>,
 }
 
 /// Decodes `metadata` into a [`Meta`] in place (a watch event is decoded without moving its
@@ -95,7 +135,7 @@ impl<'de> Visitor<'de> for MetaInto<'_, 'de> {
                         .and_then(|c| c.0)
                 }
                 b"annotations" => m.annotations = map.next_value()?,
-                b"labels" => m.labels = map.next_value()?,
+                b"labels" => m.labels = map.next_value::<Option<_>>()?.unwrap_or_default(),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -118,11 +158,7 @@ impl Meta<'_> {
     /// what the allow and deny lists match. The rule is `shard::workload_name`'s; this only
     /// hands it the object's name, controller and pod-template-hash label.
     pub fn workload_key(&self) -> (&str, &str) {
-        let hash = self
-            .labels
-            .as_ref()
-            .and_then(|l| l.0.as_ref())
-            .map(Str::as_str);
+        let hash = self.labels.pod_template_hash.as_ref().map(Str::as_str);
         let controller = self
             .controller
             .as_ref()

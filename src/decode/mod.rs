@@ -30,6 +30,7 @@ mod owner;
 mod pod;
 mod replicaset;
 mod wire;
+mod workload;
 
 #[cfg(test)]
 mod tests;
@@ -37,9 +38,12 @@ mod tests;
 pub use deployment::{Condition, DeploymentSpec, DeploymentStatus, deployment};
 pub use finished_pod::finished_pod;
 pub use framing::{EventType, ListMeta, list_page, watch_line};
-pub use meta::{Meta, REVISION_ANNOTATION, Revision, TemplateHash};
-pub use object::{Object, ObjectSeed, object, status_message};
+pub use meta::{
+    CONTROLLER_HASH, CONTROLLER_REVISION_HASH, Labels, Meta, REVISION_ANNOTATION, Revision,
+};
+pub use object::{Object, ObjectSeed, Spec, Status, object, status_message};
 pub use owner::OwnerRef;
 pub use pod::pod;
 pub use replicaset::replicaset;
 pub use wire::{Str, Time};
+pub use workload::{RollingUpdate, Strategy, StrategyType, Template};

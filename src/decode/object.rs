@@ -1,36 +1,57 @@
-//! One API object as far as the model reads it: its metadata, a Deployment's spec and status,
-//! and the fields of a `Status` object (which a watch's ERROR event and an error answer carry in
-//! the object's place). List pages and watch lines (`framing`) decode their objects through here.
+//! One API object as far as the model reads it: its metadata, a workload's spec and status, and
+//! the fields of a `Status` object (which a watch's ERROR
+//! event and an error answer carry in the object's place). The seed says which kind is expected,
+//! so that each kind decodes only what it needs and skips the rest without allocating it (a
+//! Deployment's pod template). List pages and watch lines
+//! (`framing`) decode their objects through here.
 
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use super::deployment::{DeploymentSpec, DeploymentStatus, StatusField};
+use super::deployment::{DeploymentSpec, DeploymentStatus};
 use super::meta::{Meta, MetaInto};
 use super::wire::{Key, Str};
+use super::workload::StatusField;
 
 /// An object of a list or a watch line, as far as the model reads it. `code`, `reason` and
 /// `message` are a `Status` object's (a watch's ERROR event, an error response).
 #[derive(Clone, Debug, Default)]
 pub struct Object<'a> {
     pub metadata: Meta<'a>,
-    pub spec: Option<DeploymentSpec>,
-    pub status: Option<DeploymentStatus<'a>>,
+    /// Read for the workload kinds only, as their seed asks.
+    pub spec: Option<Spec>,
+    pub status: Option<Status<'a>>,
     pub code: Option<u16>,
     pub reason: Option<Str<'a>>,
     pub message: Option<Str<'a>>,
 }
 
-/// How objects are decoded: `spec` and `status` are read only for Deployments.
-#[derive(Clone, Copy, Debug)]
-pub struct ObjectSeed {
-    pub deployment: bool,
+/// The `spec` of the kind the seed asked for.
+#[derive(Clone, Debug)]
+pub enum Spec {
+    Deployment(DeploymentSpec),
+}
+
+/// The `status` of the kind the seed asked for.
+#[derive(Clone, Debug)]
+pub enum Status<'a> {
+    Deployment(DeploymentStatus<'a>),
+}
+
+/// How objects are decoded: which kind is expected, so which fields besides the metadata (and a
+/// `Status` object's, which any answer can be) are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectSeed {
+    /// Metadata only: what metadata-only watches (ReplicaSets, Pods) serve, and error answers.
+    Meta,
+    /// Metadata, `spec` and `status` of a Deployment.
+    Deployment,
 }
 
 /// Decodes an object into an [`Object`] in place.
 pub(super) struct ObjectInto<'o, 'a> {
-    pub(super) deployment: bool,
+    pub(super) seed: ObjectSeed,
     pub(super) object: &'o mut Object<'a>,
 }
 
@@ -44,11 +65,25 @@ impl<'de> Visitor<'de> for ObjectInto<'_, 'de> {
         while let Some(key) = map.next_key::<Key<'de>>()? {
             match &*key.0 {
                 b"metadata" => map.next_value_seed(MetaInto(&mut o.metadata))?,
-                b"spec" if self.deployment => o.spec = map.next_value()?,
-                b"status" if self.deployment => {
-                    o.status = map
-                        .next_value::<Option<StatusField<'de>>>()?
-                        .and_then(|s| s.0)
+                b"spec" => {
+                    o.spec = match self.seed {
+                        ObjectSeed::Deployment => {
+                            map.next_value::<Option<_>>()?.map(Spec::Deployment)
+                        }
+                        ObjectSeed::Meta => {
+                            map.next_value::<IgnoredAny>()?;
+                            None
+                        }
+                    }
+                }
+                b"status" => {
+                    o.status = match self.seed {
+                        ObjectSeed::Deployment => status(&mut map)?.map(Status::Deployment),
+                        ObjectSeed::Meta => {
+                            map.next_value::<IgnoredAny>()?;
+                            None
+                        }
+                    }
                 }
                 b"code" => o.code = map.next_value()?,
                 b"reason" => o.reason = map.next_value()?,
@@ -60,6 +95,15 @@ impl<'de> Visitor<'de> for ObjectInto<'_, 'de> {
         }
         Ok(())
     }
+}
+
+/// The next value as a workload's status: `None` for `null` or a `Status` object's string.
+fn status<'de, A: MapAccess<'de>, T: serde::Deserialize<'de>>(
+    map: &mut A,
+) -> Result<Option<T>, A::Error> {
+    Ok(map
+        .next_value::<Option<StatusField<T>>>()?
+        .and_then(|s| s.0))
 }
 
 impl<'de> DeserializeSeed<'de> for ObjectInto<'_, 'de> {
@@ -75,7 +119,7 @@ pub fn object<'a>(bytes: &'a [u8], seed: ObjectSeed) -> Result<Object<'a>, serde
     let mut object = Object::default();
     let mut de = serde_json::Deserializer::from_slice(bytes);
     ObjectInto {
-        deployment: seed.deployment,
+        seed,
         object: &mut object,
     }
     .deserialize(&mut de)?;
@@ -85,7 +129,7 @@ pub fn object<'a>(bytes: &'a [u8], seed: ObjectSeed) -> Result<Object<'a>, serde
 
 /// The message of a `Status` answer (an error response), or its text when it is not one.
 pub fn status_message(body: &[u8]) -> String {
-    match object(body, ObjectSeed { deployment: false }) {
+    match object(body, ObjectSeed::Meta) {
         Ok(Object {
             message: Some(m), ..
         }) => m.into_string(),

@@ -1,7 +1,9 @@
-//! Pods, from their metadata alone (watched metadata-only): key, uid, controlling ReplicaSet
-//! and deletion.
+//! Pods, from their metadata alone (watched metadata-only): key, uid, controller, deletion and,
+//! for StatefulSet and DaemonSet pods, their revision (`controller-revision-hash`), a string only
+//! when the label is there.
 
 use super::object::Object;
+use super::wire::Str;
 use crate::error::ConvertError;
 use crate::model::{Deletion, PodState};
 
@@ -16,5 +18,10 @@ pub fn pod(o: &mut Object<'_>) -> Result<PodState, ConvertError> {
             deadline: t.0,
             grace_seconds: meta.deletion_grace_period_seconds,
         }),
+        revision_hash: meta
+            .labels
+            .controller_revision_hash
+            .take()
+            .map(Str::into_string),
     })
 }

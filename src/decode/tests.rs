@@ -5,14 +5,17 @@ use super::*;
 use crate::error::ConvertError;
 use crate::model::{
     ConditionStatus, ControllerRef, Deletion, DeploymentState, ObjectKey, OwnerKind, PodState,
-    ProgressingCondition, ReplicaSetState, Timestamp, Uid,
+    ProgressingCondition, ReplicaSetState, TemplateHash, Timestamp, Uid, UpdateStrategy,
 };
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time as K8sTime};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
-const META: ObjectSeed = ObjectSeed { deployment: false };
-const FULL: ObjectSeed = ObjectSeed { deployment: true };
+const META: ObjectSeed = ObjectSeed::Meta;
+const FULL: ObjectSeed = ObjectSeed::Deployment;
 
 fn recording(scenario: &str, file: &str) -> String {
     let path = format!(
@@ -65,6 +68,10 @@ fn revision(m: &ObjectMeta) -> Option<u64> {
         .ok()
 }
 
+fn label(m: &ObjectMeta, name: &str) -> Option<String> {
+    m.labels.as_ref()?.get(name).cloned()
+}
+
 fn reference_pod(m: &ObjectMeta) -> PodState {
     PodState {
         key: key(m),
@@ -74,6 +81,70 @@ fn reference_pod(m: &ObjectMeta) -> PodState {
             deadline: ts(t),
             grace_seconds: m.deletion_grace_period_seconds,
         }),
+        revision_hash: label(m, "controller-revision-hash"),
+    }
+}
+
+/// The bytes of a workload's `spec.template` as served, found by serde's derive (the decoder
+/// has its own visitor).
+#[derive(Deserialize)]
+struct RawObject<'a> {
+    #[serde(borrow)]
+    spec: Option<RawSpec<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawSpec<'a> {
+    #[serde(borrow)]
+    template: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawLine<'a> {
+    #[serde(borrow)]
+    object: RawObject<'a>,
+}
+
+#[derive(Deserialize)]
+struct RawList<'a> {
+    #[serde(borrow)]
+    items: Vec<RawObject<'a>>,
+}
+
+/// The template bytes of a watch line's object.
+fn line_template(line: &str) -> Option<&RawValue> {
+    serde_json::from_str::<RawLine<'_>>(line)
+        .expect("JSON")
+        .object
+        .spec?
+        .template
+}
+
+/// The template bytes of each item of a list.
+fn list_templates(list: &str) -> Vec<Option<&RawValue>> {
+    serde_json::from_str::<RawList<'_>>(list)
+        .expect("JSON")
+        .items
+        .into_iter()
+        .map(|o| o.spec.and_then(|s| s.template))
+        .collect()
+}
+
+fn reference_hash(template: Option<&RawValue>) -> TemplateHash {
+    template.map_or(TemplateHash::default(), |t| {
+        TemplateHash::of(t.get().as_bytes())
+    })
+}
+
+fn reference_grace(template: Option<&PodTemplateSpec>) -> Option<i64> {
+    template?.spec.as_ref()?.termination_grace_period_seconds
+}
+
+fn reference_strategy(type_: Option<&str>) -> UpdateStrategy {
+    match type_ {
+        Some("Recreate") => UpdateStrategy::Recreate,
+        Some("OnDelete") => UpdateStrategy::OnDelete,
+        _ => UpdateStrategy::RollingUpdate,
     }
 }
 
@@ -86,7 +157,7 @@ fn reference_replicaset(m: &ObjectMeta) -> ReplicaSetState {
     }
 }
 
-fn reference_deployment(d: &Deployment) -> DeploymentState {
+fn reference_deployment(d: &Deployment, template: Option<&RawValue>) -> DeploymentState {
     let (spec, status) = (
         d.spec.clone().unwrap_or_default(),
         d.status.clone().unwrap_or_default(),
@@ -96,10 +167,14 @@ fn reference_deployment(d: &Deployment) -> DeploymentState {
         key: key(m),
         uid: Uid::from(m.uid.as_deref().unwrap_or("")),
         revision: revision(m),
+        created: m.creation_timestamp.as_ref().map(ts),
         generation: m.generation.unwrap_or(0),
         observed_generation: status.observed_generation.unwrap_or(0),
+        template: reference_hash(template),
+        strategy: reference_strategy(spec.strategy.as_ref().and_then(|s| s.type_.as_deref())),
         spec_replicas: spec.replicas.unwrap_or(1),
         paused: spec.paused.unwrap_or(false),
+        termination_grace_seconds: reference_grace(Some(&spec.template)),
         replicas: status.replicas.unwrap_or(0),
         updated_replicas: status.updated_replicas.unwrap_or(0),
         available_replicas: status.available_replicas.unwrap_or(0),
@@ -124,13 +199,23 @@ fn reference_deployment(d: &Deployment) -> DeploymentState {
 fn every_recorded_event_decodes_like_the_full_k8s_openapi_types() {
     let mut seen = [0; 3];
     for scenario in ["rolling-update-drain", "rollback", "pause", "recreate"] {
+        let list = recording(scenario, "list-deployments.json");
+        let v: Value = serde_json::from_str(&list).expect("JSON");
+        let mut got = Vec::new();
+        list_page(list.as_bytes(), FULL, &mut |o| got.push(deployment(o))).expect("decodes");
+        let items = v["items"].as_array().expect("items");
+        assert_eq!(got.len(), items.len());
+        for ((got, item), template) in got.into_iter().zip(items).zip(list_templates(&list)) {
+            let full: Deployment = serde_json::from_value(item.clone()).expect("full");
+            assert_eq!(got, Ok(reference_deployment(&full, template)), "{scenario}");
+        }
         for line in recording(scenario, "watch-deployments.jsonl").lines() {
             let v: Value = serde_json::from_str(line).expect("JSON");
             let full: Deployment = serde_json::from_value(v["object"].clone()).expect("full");
             let got = deployment(&mut object_of(line.as_bytes(), FULL));
             assert_eq!(
                 got,
-                Ok(reference_deployment(&full)),
+                Ok(reference_deployment(&full, line_template(line))),
                 "{scenario}: {line:.200}"
             );
             seen[0] += 1;
@@ -289,7 +374,8 @@ fn hostile(revision: &str) -> Value {
                 "deployment.kubernetes.io/revision": revision,
                 "zz.example.com/huge": big,
             },
-            "labels": {"aa.example.com/huge": big, "pod-template-hash": "7578495449", "zz": big},
+            "labels": {"aa.example.com/huge": big, "pod-template-hash": "7578495449",
+                       "controller-revision-hash": "web-5", "zz": big},
             "ownerReferences": [
                 {"apiVersion": "v1", "kind": "ConfigMap", "name": big, "uid": "a"},
                 {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7578495449",
@@ -326,6 +412,11 @@ fn huge_and_hostile_metadata_decodes_to_what_the_model_reads() {
     assert_eq!(p.key.name.len(), 253);
     assert_eq!(p.key.namespace, "名前空間-ñ-🚀");
     assert_eq!(p.deletion.expect("deleting").grace_seconds, Some(30));
+    assert_eq!(
+        p.revision_hash.as_deref(),
+        Some("web-5"),
+        "among huge labels"
+    );
     let rs = replicaset(&mut object_of(&bytes, META)).expect("converts");
     assert_eq!(rs.revision, Some(7));
     assert_eq!(rs, reference_replicaset(&full));

@@ -1,6 +1,7 @@
 //! The model's inputs: one [`Event`] per change a watch reports ([`Change`]: applied, deleted, or
 //! part of a list), carrying the lean state of one object: only the fields of Deployments,
-//! ReplicaSets and Pods that the rollout definitions read, already decoded. The watch adapters
+//! StatefulSets, DaemonSets, their ReplicaSets and ControllerRevisions, and Pods that the rollout
+//! definitions read, already decoded. The watch adapters
 //! build these from API objects (see `crate::decode`); tests build them directly.
 
 use super::Timestamp;
@@ -21,11 +22,13 @@ impl ObjectKey {
     }
 }
 
-/// The kind of workload a rollout belongs to. Only Deployments today; the model keys everything by
-/// [`WorkloadKey`] so StatefulSets and DaemonSets can join without changing its outputs.
+/// The kind of workload a rollout belongs to: the three kinds that roll out a pod template. The
+/// model keys everything by [`WorkloadKey`], so a kind is one more value of `workload_type`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WorkloadKind {
     Deployment,
+    StatefulSet,
+    DaemonSet,
 }
 
 impl WorkloadKind {
@@ -33,6 +36,8 @@ impl WorkloadKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             WorkloadKind::Deployment => "deployment",
+            WorkloadKind::StatefulSet => "statefulset",
+            WorkloadKind::DaemonSet => "daemonset",
         }
     }
 }
@@ -46,6 +51,14 @@ pub struct WorkloadKey {
 }
 
 impl WorkloadKey {
+    pub fn new(kind: WorkloadKind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
     pub fn deployment(namespace: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
             kind: WorkloadKind::Deployment,
@@ -81,12 +94,47 @@ impl From<String> for Uid {
     }
 }
 
+/// A hash of a workload's pod template (`spec.template`) exactly as the API server serves it: the
+/// model only asks whether the template differs from the one its last rollout started with (the
+/// user's change), which needs no field of it; hashing the bytes at decode time keeps the
+/// template, most of a workload object, out of memory. Two templates collide with a probability
+/// of 2^-64. The same template served with other bytes (new server defaults after an upgrade)
+/// hashes differently, which is why a rollout also needs a generation increase.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TemplateHash(pub u64);
+
+impl TemplateHash {
+    /// The hash of a template's JSON bytes.
+    pub fn of(template: &[u8]) -> Self {
+        use std::hash::BuildHasher;
+        TemplateHash(
+            foldhash::fast::FixedState::with_seed(0x6b72_655f_746d_706c).hash_one(template),
+        )
+    }
+}
+
+/// How a workload replaces its pods (`spec.strategy.type` of a Deployment,
+/// `spec.updateStrategy.type` of a StatefulSet or DaemonSet). An absent type is `RollingUpdate`,
+/// the API default of every kind; the API rejects other values, and they are read as the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum UpdateStrategy {
+    #[default]
+    RollingUpdate,
+    /// StatefulSets and DaemonSets: pods are replaced only when someone deletes them, so a rollout
+    /// waits for people.
+    OnDelete,
+    /// Deployments only: every old pod stops before any new one starts.
+    Recreate,
+}
+
 /// The kind of a controller, as far as the model tells kinds apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OwnerKind {
     Deployment,
     ReplicaSet,
-    /// Any other kind (a Job, a StatefulSet...): not part of a Deployment's rollout.
+    StatefulSet,
+    DaemonSet,
+    /// Any other kind (a Job, a CronJob...): part of no rollout.
     Other,
 }
 
@@ -95,6 +143,8 @@ impl From<&str> for OwnerKind {
         match kind {
             "Deployment" => OwnerKind::Deployment,
             "ReplicaSet" => OwnerKind::ReplicaSet,
+            "StatefulSet" => OwnerKind::StatefulSet,
+            "DaemonSet" => OwnerKind::DaemonSet,
             _ => OwnerKind::Other,
         }
     }
@@ -139,10 +189,20 @@ pub struct DeploymentState {
     pub uid: Uid,
     /// `deployment.kubernetes.io/revision`, when present and an integer.
     pub revision: Option<u64>,
+    /// `creationTimestamp`: a workload created after the sync is a new rollout, one that merely
+    /// appears (a label now matching) is not.
+    pub created: Option<Timestamp>,
     pub generation: i64,
     pub observed_generation: i64,
+    /// `spec.template`: a rollout starts when it changes with the generation.
+    pub template: TemplateHash,
+    pub strategy: UpdateStrategy,
     pub spec_replicas: i32,
     pub paused: bool,
+    /// `spec.template.spec.terminationGracePeriodSeconds`: how long an old pod may drain. The
+    /// API server writes its default (30 s) into stored objects, so `None` is only a hand-made
+    /// object's.
+    pub termination_grace_seconds: Option<i64>,
     pub replicas: i32,
     pub updated_replicas: i32,
     pub available_replicas: i32,
@@ -174,6 +234,77 @@ impl DeploymentState {
             c.status == ConditionStatus::False && c.reason == REASON_DEADLINE_EXCEEDED
         })
     }
+}
+
+/// What the model reads of a StatefulSet: what kubectl's `rollout status` test reads, the
+/// template and strategy a rollout starts from, and the partition that bounds it. Absent status
+/// counters are 0 (the API server omits zeros); absent `spec.replicas` is 1 (the API default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatefulSetState {
+    pub key: ObjectKey,
+    pub uid: Uid,
+    /// `creationTimestamp`.
+    pub created: Option<Timestamp>,
+    pub generation: i64,
+    /// `status.observedGeneration`; its presence is part of kubectl's test for this kind.
+    pub observed_generation: Option<i64>,
+    pub template: TemplateHash,
+    pub spec_replicas: i32,
+    pub strategy: UpdateStrategy,
+    /// `spec.updateStrategy.rollingUpdate.partition`: `None` when absent, as the API stores no
+    /// default and kubectl's test differs between an absent partition and a partition of 0.
+    pub partition: Option<i32>,
+    pub replicas: i32,
+    pub ready_replicas: i32,
+    pub updated_replicas: i32,
+    /// `status.currentRevision`: the ControllerRevision name of the pods below the update.
+    pub current_revision: Option<String>,
+    /// `status.updateRevision`: the ControllerRevision name the pods are updated to, equal to
+    /// their `controller-revision-hash` label.
+    pub update_revision: Option<String>,
+    /// `spec.template.spec.terminationGracePeriodSeconds`: how long an old pod may drain.
+    pub termination_grace_seconds: Option<i64>,
+}
+
+/// What the model reads of a DaemonSet: what kubectl's `rollout status` test reads, and the
+/// template and strategy a rollout starts from. Its status names no revision: the update revision
+/// is its ControllerRevision with the highest `revision`. Absent status counters are 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DaemonSetState {
+    pub key: ObjectKey,
+    pub uid: Uid,
+    /// `creationTimestamp`.
+    pub created: Option<Timestamp>,
+    pub generation: i64,
+    /// `status.observedGeneration`, `None` when absent.
+    pub observed_generation: Option<i64>,
+    pub template: TemplateHash,
+    pub strategy: UpdateStrategy,
+    pub desired_number_scheduled: i32,
+    pub updated_number_scheduled: i32,
+    pub number_available: i32,
+    pub number_ready: i32,
+    /// `spec.template.spec.terminationGracePeriodSeconds`: how long an old pod may drain.
+    pub termination_grace_seconds: Option<i64>,
+}
+
+/// What the model reads of a ControllerRevision (a StatefulSet's or DaemonSet's revision of its
+/// template): never its `data`, the template itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControllerRevisionState {
+    pub key: ObjectKey,
+    pub uid: Uid,
+    /// The StatefulSet or DaemonSet that owns it.
+    pub owner: Option<ControllerRef>,
+    /// `revision`: the highest of a DaemonSet's is its update revision; a rollback raises an old
+    /// one's number (absent: 0).
+    pub revision: i64,
+    /// The hash label: `controller-revision-hash` on DaemonSet revisions (what their pods'
+    /// label of the same name holds), else `controller.kubernetes.io/hash` (StatefulSet revisions,
+    /// whose pods hold the whole revision name instead).
+    pub hash: Option<String>,
+    /// `creationTimestamp`: a rollback keeps the old revision's.
+    pub created: Option<Timestamp>,
 }
 
 /// What the model reads of a ReplicaSet.
@@ -215,6 +346,10 @@ pub struct PodState {
     pub uid: Uid,
     pub owner: Option<ControllerRef>,
     pub deletion: Option<Deletion>,
+    /// The `controller-revision-hash` label of a StatefulSet's or DaemonSet's pod: its revision.
+    /// A StatefulSet pod's holds the whole ControllerRevision name (as `status.updateRevision`),
+    /// a DaemonSet pod's only the hash (as the ControllerRevision's label). `None` on other pods.
+    pub revision_hash: Option<String>,
 }
 
 /// A pod in phase Succeeded or Failed, from the cheap phase source (a metadata-only watch with a

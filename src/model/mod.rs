@@ -42,10 +42,10 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use config::{DEFAULT_SLO_THRESHOLD_SECS, ModelConfig};
 pub use histogram::{DEFAULT_BUCKETS, Histogram, bucket_bounds};
 pub use inputs::{
-    Change, ConditionStatus, ControllerRef, Deletion, DeploymentState, Event, FinishedPod,
-    ObjectKey, OwnerKind, PodState, ProgressingCondition, REASON_DEADLINE_EXCEEDED,
-    REASON_NEW_RS_AVAILABLE, REASON_PAUSED, ReplicaSetState, Resource, Uid, WorkloadKey,
-    WorkloadKind,
+    Change, ConditionStatus, ControllerRef, ControllerRevisionState, DaemonSetState, Deletion,
+    DeploymentState, Event, FinishedPod, ObjectKey, OwnerKind, PodState, ProgressingCondition,
+    REASON_DEADLINE_EXCEEDED, REASON_NEW_RS_AVAILABLE, REASON_PAUSED, ReplicaSetState, Resource,
+    StatefulSetState, TemplateHash, Uid, UpdateStrategy, WorkloadKey, WorkloadKind,
 };
 pub use rollout::{Milestone, Phase, Rollout, RolloutState};
 pub use snapshot::{ModelStats, WorkloadMetrics};

@@ -78,10 +78,14 @@ fn steady(revision: u64) -> DeploymentState {
         key: key("web"),
         uid: "web-uid".into(),
         revision: Some(revision),
+        created: None,
         generation: revision as i64,
         observed_generation: revision as i64,
+        template: TemplateHash::default(),
+        strategy: UpdateStrategy::RollingUpdate,
         spec_replicas: 3,
         paused: false,
+        termination_grace_seconds: None,
         replicas: 3,
         updated_replicas: 3,
         available_replicas: 3,
@@ -125,6 +129,7 @@ fn pod(hash: &str, n: u32) -> PodState {
             name: format!("web-{hash}"),
         }),
         deletion: None,
+        revision_hash: None,
     }
 }
 

@@ -132,8 +132,10 @@ impl<T> Spec<T> {
     }
 
     fn seed(&self) -> ObjectSeed {
-        ObjectSeed {
-            deployment: !self.metadata(),
+        if self.metadata() {
+            ObjectSeed::Meta
+        } else {
+            ObjectSeed::Deployment
         }
     }
 }

@@ -116,8 +116,8 @@ fn finished(pod: &Value) -> FinishedPod {
     decode::finished_pod(&mut o).expect("usable Pod")
 }
 
-const FULL: ObjectSeed = ObjectSeed { deployment: true };
-const META: ObjectSeed = ObjectSeed { deployment: false };
+const FULL: ObjectSeed = ObjectSeed::Deployment;
+const META: ObjectSeed = ObjectSeed::Meta;
 
 /// The initial relists of every resource, as the exporter's first sync delivers them.
 pub fn initial_lists(scenario: &str) -> Vec<Event> {

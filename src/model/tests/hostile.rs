@@ -689,6 +689,7 @@ fn names_of_253_characters_and_unicode_are_keys_like_any_other() {
             name: r.key.name.clone(),
         }),
         deletion: None,
+        revision_hash: None,
     };
     let mut c = Cluster::synced(
         deployments
