@@ -21,6 +21,8 @@
 //! module per kind turning an object into the model's input (`deployment`, `replicaset`, `pod`,
 //! `finished_pod`): a new kind is one new module beside these.
 
+mod controllerrevision;
+mod daemonset;
 mod deployment;
 mod finished_pod;
 mod framing;
@@ -29,12 +31,15 @@ mod object;
 mod owner;
 mod pod;
 mod replicaset;
+mod statefulset;
 mod wire;
 mod workload;
 
 #[cfg(test)]
 mod tests;
 
+pub use controllerrevision::controllerrevision;
+pub use daemonset::{DaemonSetSpec, DaemonSetStatus, daemonset};
 pub use deployment::{Condition, DeploymentSpec, DeploymentStatus, deployment};
 pub use finished_pod::finished_pod;
 pub use framing::{EventType, ListMeta, list_page, watch_line};
@@ -45,5 +50,6 @@ pub use object::{Object, ObjectSeed, Spec, Status, object, status_message};
 pub use owner::OwnerRef;
 pub use pod::pod;
 pub use replicaset::replicaset;
+pub use statefulset::{StatefulSetSpec, StatefulSetStatus, statefulset};
 pub use wire::{Str, Time};
 pub use workload::{RollingUpdate, Strategy, StrategyType, Template};
