@@ -4,23 +4,33 @@
 //! connection, and the recorded-traffic tests hand the recorded bytes, so both go through this
 //! one decoding. Only what the model reads is decoded: name, namespace, uid, resourceVersion,
 //! generation, timestamps, the controller owner reference, the revision annotation, the
-//! pod-template-hash label (for sharding) and, for Deployments, a few fields of spec and status.
-//! serde skips everything else (managedFields are two thirds of a metadata-only event, the pod
-//! template and the last-applied annotation most of a Deployment) without allocating it, and
-//! strings are borrowed from the bytes unless they carry escapes, so a watch line is decoded in
-//! place: the only allocations per event are the model input's own strings.
+//! pod-template-hash label (for sharding), the revision hash labels of StatefulSet and DaemonSet
+//! pods and ControllerRevisions, a ControllerRevision's `revision` and, for the workload kinds,
+//! a few fields of spec and status and a hash of the pod template. The [`ObjectSeed`] says which
+//! kind is expected, so each kind reads only its own fields. serde skips everything else
+//! (managedFields are two thirds of a metadata-only event, the last-applied annotation much of a
+//! Deployment, `data` all of a ControllerRevision) without allocating it; the pod template is
+//! hashed as the bytes served, never built; and strings are borrowed from the bytes unless they
+//! carry escapes, so a watch line is decoded in place: the only allocations per event are the
+//! model input's own strings.
 //!
-//! The API's documented defaults apply: absent counters are 0, an absent `spec.replicas` is 1, a
-//! revision annotation that is not an integer is no revision. An object without a name or a
-//! namespace is a [`ConvertError`](crate::error::ConvertError) (skipped); a line that is not JSON
-//! of this shape, or a timestamp that does not parse, is a decode error (the event is lost, and
-//! the watch relists).
+//! The API's documented defaults apply: absent counters are 0, an absent `spec.replicas` is 1, an
+//! absent strategy type is RollingUpdate, a revision annotation that is not an integer is no
+//! revision; an absent partition or `observedGeneration` of a StatefulSet or DaemonSet stays
+//! absent (kubectl tells absent from 0). An object without a name or a namespace is a
+//! [`ConvertError`](crate::error::ConvertError) (skipped); a line that is not JSON of this shape,
+//! or a timestamp that does not parse, is a decode error (the event is lost, and the watch
+//! relists).
 //!
 //! By layer, bottom up: `wire` primitives (strings, keys, timestamps), object `meta`data and
-//! `owner` references, the `object` and its `framing` in list pages and watch lines, and one
-//! module per kind turning an object into the model's input (`deployment`, `replicaset`, `pod`,
-//! `finished_pod`): a new kind is one new module beside these.
+//! `owner` references, the `object` and its `framing` in list pages and watch lines, what the
+//! workload kinds share (`workload`: template hash, strategy, a status or a `Status` string), and
+//! one module per kind turning an object into the model's input (`deployment`, `statefulset`,
+//! `daemonset`, `controllerrevision`, `replicaset`, `pod`, `finished_pod`): a new kind is one new
+//! module beside these, and a variant of `ObjectSeed` if it reads more than metadata.
 
+mod controllerrevision;
+mod daemonset;
 mod deployment;
 mod finished_pod;
 mod framing;
@@ -29,12 +39,15 @@ mod object;
 mod owner;
 mod pod;
 mod replicaset;
+mod statefulset;
 mod wire;
 mod workload;
 
 #[cfg(test)]
 mod tests;
 
+pub use controllerrevision::controllerrevision;
+pub use daemonset::{DaemonSetSpec, DaemonSetStatus, daemonset};
 pub use deployment::{Condition, DeploymentSpec, DeploymentStatus, deployment};
 pub use finished_pod::finished_pod;
 pub use framing::{EventType, ListMeta, list_page, watch_line};
@@ -45,5 +58,6 @@ pub use object::{Object, ObjectSeed, Spec, Status, object, status_message};
 pub use owner::OwnerRef;
 pub use pod::pod;
 pub use replicaset::replicaset;
+pub use statefulset::{StatefulSetSpec, StatefulSetStatus, statefulset};
 pub use wire::{Str, Time};
 pub use workload::{RollingUpdate, Strategy, StrategyType, Template};

@@ -1,16 +1,18 @@
-//! One API object as far as the model reads it: its metadata, a workload's spec and status, and
-//! the fields of a `Status` object (which a watch's ERROR
+//! One API object as far as the model reads it: its metadata, a workload's spec and status, a
+//! ControllerRevision's `revision`, and the fields of a `Status` object (which a watch's ERROR
 //! event and an error answer carry in the object's place). The seed says which kind is expected,
 //! so that each kind decodes only what it needs and skips the rest without allocating it (a
-//! Deployment's pod template). List pages and watch lines
+//! ControllerRevision's `data`, a template but for its hash). List pages and watch lines
 //! (`framing`) decode their objects through here.
 
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
+use super::daemonset::{DaemonSetSpec, DaemonSetStatus};
 use super::deployment::{DeploymentSpec, DeploymentStatus};
 use super::meta::{Meta, MetaInto};
+use super::statefulset::{StatefulSetSpec, StatefulSetStatus};
 use super::wire::{Key, Str};
 use super::workload::StatusField;
 
@@ -22,6 +24,8 @@ pub struct Object<'a> {
     /// Read for the workload kinds only, as their seed asks.
     pub spec: Option<Spec>,
     pub status: Option<Status<'a>>,
+    /// A ControllerRevision's `revision`.
+    pub revision: Option<i64>,
     pub code: Option<u16>,
     pub reason: Option<Str<'a>>,
     pub message: Option<Str<'a>>,
@@ -31,12 +35,16 @@ pub struct Object<'a> {
 #[derive(Clone, Debug)]
 pub enum Spec {
     Deployment(DeploymentSpec),
+    StatefulSet(StatefulSetSpec),
+    DaemonSet(DaemonSetSpec),
 }
 
 /// The `status` of the kind the seed asked for.
 #[derive(Clone, Debug)]
 pub enum Status<'a> {
     Deployment(DeploymentStatus<'a>),
+    StatefulSet(StatefulSetStatus<'a>),
+    DaemonSet(DaemonSetStatus),
 }
 
 /// How objects are decoded: which kind is expected, so which fields besides the metadata (and a
@@ -47,6 +55,13 @@ pub enum ObjectSeed {
     Meta,
     /// Metadata, `spec` and `status` of a Deployment.
     Deployment,
+    /// Metadata, `spec` and `status` of a StatefulSet.
+    StatefulSet,
+    /// Metadata, `spec` and `status` of a DaemonSet.
+    DaemonSet,
+    /// Metadata and `revision` of a ControllerRevision (a full object: `revision` is not
+    /// metadata); its `data` is skipped.
+    ControllerRevision,
 }
 
 /// Decodes an object into an [`Object`] in place.
@@ -70,7 +85,13 @@ impl<'de> Visitor<'de> for ObjectInto<'_, 'de> {
                         ObjectSeed::Deployment => {
                             map.next_value::<Option<_>>()?.map(Spec::Deployment)
                         }
-                        ObjectSeed::Meta => {
+                        ObjectSeed::StatefulSet => {
+                            map.next_value::<Option<_>>()?.map(Spec::StatefulSet)
+                        }
+                        ObjectSeed::DaemonSet => {
+                            map.next_value::<Option<_>>()?.map(Spec::DaemonSet)
+                        }
+                        ObjectSeed::Meta | ObjectSeed::ControllerRevision => {
                             map.next_value::<IgnoredAny>()?;
                             None
                         }
@@ -79,11 +100,16 @@ impl<'de> Visitor<'de> for ObjectInto<'_, 'de> {
                 b"status" => {
                     o.status = match self.seed {
                         ObjectSeed::Deployment => status(&mut map)?.map(Status::Deployment),
-                        ObjectSeed::Meta => {
+                        ObjectSeed::StatefulSet => status(&mut map)?.map(Status::StatefulSet),
+                        ObjectSeed::DaemonSet => status(&mut map)?.map(Status::DaemonSet),
+                        ObjectSeed::Meta | ObjectSeed::ControllerRevision => {
                             map.next_value::<IgnoredAny>()?;
                             None
                         }
                     }
+                }
+                b"revision" if self.seed == ObjectSeed::ControllerRevision => {
+                    o.revision = map.next_value()?
                 }
                 b"code" => o.code = map.next_value()?,
                 b"reason" => o.reason = map.next_value()?,

@@ -1,6 +1,8 @@
 //! Decoding checked against an independent reference: the same fields read through
 //! k8s-openapi's full types, on every recorded event, on list pages, and on hostile metadata.
 
+mod kinds;
+
 use super::*;
 use crate::error::ConvertError;
 use crate::model::{
