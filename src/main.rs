@@ -165,7 +165,8 @@ async fn run(args: Args) -> Result<()> {
         args.buckets.clone()
     };
     let model_config = ModelConfig::with_buckets(&base_buckets, &args.slo_thresholds())
-        .with_namespaces(&args.namespaces);
+        .with_namespaces(&args.namespaces)
+        .with_kinds(&[kube_rollout_exporter::model::WorkloadKind::Deployment]);
     let shared = Arc::new(Shared::with_failure_timeout(
         Model::new(model_config),
         std::time::Duration::from_secs(args.failure_timeout_secs),

@@ -97,7 +97,9 @@ impl WatchStats {
 #[derive(Debug)]
 pub struct Shared {
     model: Mutex<Model>,
-    watches: [WatchStats; 4],
+    watches: [WatchStats; Resource::ALL.len()],
+    /// Indexed by [`Resource`]: watched with the model's workload kinds.
+    watched: [bool; Resource::ALL.len()],
     started: Instant,
     /// This exporter's shard, once known (automatic sharding asks the API server first).
     pub sharding: OnceLock<Sharding>,
@@ -111,7 +113,7 @@ pub struct Snapshot {
     pub workloads: Vec<WorkloadMetrics>,
     pub stats: ModelStats,
     /// Indexed by [`Resource`].
-    pub watches: [WatchCounts; 4],
+    pub watches: [WatchCounts; Resource::ALL.len()],
     pub readiness: Readiness,
     pub sharding: Option<Sharding>,
 }
@@ -130,10 +132,13 @@ pub struct WatchCounts {
 /// the `synced` self-metric alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Readiness {
+    /// Indexed by [`Resource`]: watched with the configured workload kinds (`--kinds`); the
+    /// others are neither waited for nor reported.
+    pub watched: [bool; Resource::ALL.len()],
     /// Indexed by [`Resource`]: the first list finished.
-    pub synced: [bool; 4],
+    pub synced: [bool; Resource::ALL.len()],
     /// Indexed by [`Resource`]: the watch has been failing for over `failure_timeout`.
-    pub failing: [bool; 4],
+    pub failing: [bool; Resource::ALL.len()],
     pub failure_timeout: Duration,
 }
 
@@ -162,9 +167,8 @@ impl Readiness {
     /// Ready: every resource finished its first list and no watch is failing. Unsynced resources
     /// are named first: a watch that never listed has nothing to fail yet.
     pub fn check(&self) -> Result<(), NotReady> {
-        let names = |flags: [bool; 4]| -> Vec<&'static str> {
-            Resource::ALL
-                .into_iter()
+        let names = |flags: [bool; Resource::ALL.len()]| -> Vec<&'static str> {
+            self.resources()
                 .filter(|r| flags[*r as usize])
                 .map(Resource::as_str)
                 .collect()
@@ -182,6 +186,13 @@ impl Readiness {
         }
         Ok(())
     }
+
+    /// The watched resources, in order.
+    pub fn resources(&self) -> impl Iterator<Item = Resource> + '_ {
+        Resource::ALL
+            .into_iter()
+            .filter(|r| self.watched[*r as usize])
+    }
 }
 
 impl Shared {
@@ -191,6 +202,7 @@ impl Shared {
 
     pub fn with_failure_timeout(model: Model, failure_timeout: Duration) -> Self {
         Self {
+            watched: Resource::ALL.map(|r| model.config().watches(r)),
             model: Mutex::new(model),
             watches: Default::default(),
             started: Instant::now(),
@@ -245,13 +257,14 @@ impl Shared {
         self.readiness_of(synced)
     }
 
-    fn synced(model: &Model) -> [bool; 4] {
+    fn synced(model: &Model) -> [bool; Resource::ALL.len()] {
         Resource::ALL.map(|r| model.is_synced(r))
     }
 
-    fn readiness_of(&self, synced: [bool; 4]) -> Readiness {
+    fn readiness_of(&self, synced: [bool; Resource::ALL.len()]) -> Readiness {
         let now = Instant::now();
         Readiness {
+            watched: self.watched,
             synced,
             failing: Resource::ALL.map(|r| {
                 self.watch_stats(r)
@@ -294,8 +307,10 @@ mod tests {
     #[test]
     fn readiness_names_unsynced_resources_first_then_failing_watches() {
         let readiness = Readiness {
-            synced: [true, false, true, false],
-            failing: [true, false, false, false],
+            // The StatefulSet kind is not watched: never waited for.
+            watched: [true, true, true, true, false, true, true],
+            synced: [true, false, true, false, false, true, true],
+            failing: [true, false, false, false, false, false, false],
             failure_timeout: Duration::from_millis(1500),
         };
         let err = readiness.check().expect_err("two resources not synced");
@@ -304,7 +319,7 @@ mod tests {
             "waiting for the first list of: replicasets, finished_pods"
         );
         let readiness = Readiness {
-            synced: [true; 4],
+            synced: [true; Resource::ALL.len()],
             ..readiness
         };
         let err = readiness.check().expect_err("deployments failing");
@@ -314,7 +329,7 @@ mod tests {
         );
         assert!(!readiness.of(Resource::Deployments) && readiness.of(Resource::Pods));
         let readiness = Readiness {
-            failing: [false; 4],
+            failing: [false; Resource::ALL.len()],
             ..readiness
         };
         assert_eq!(readiness.check(), Ok(()));
@@ -351,6 +366,10 @@ mod tests {
         );
         assert_eq!(snap.sharding, Some(Sharding { shard: 1, total: 2 }));
         assert_eq!(snap.readiness, shared.readiness());
-        assert_eq!(snap.readiness.synced, [false; 4], "nothing listed yet");
+        assert_eq!(
+            snap.readiness.synced,
+            [false; Resource::ALL.len()],
+            "nothing listed yet"
+        );
     }
 }

@@ -151,11 +151,14 @@ pub(super) fn encode(
     process: Option<ProcessStats>,
 ) -> fmt::Result {
     BUILD.describe(e)?.encode_info(&BUILD.labels([VERSION]))?;
-    per_resource(e, &WATCH_EVENTS, |r| snap.watches[r as usize].events)?;
-    per_resource(e, &WATCH_ERRORS, |r| snap.watches[r as usize].errors)?;
-    per_resource(e, &WATCH_RESTARTS, |r| snap.watches[r as usize].restarts)?;
-    api_requests(e, &snap.watches)?;
-    objects(e, &snap.stats)?;
+    let ready = &snap.readiness;
+    per_resource(e, &WATCH_EVENTS, ready, |r| snap.watches[r as usize].events)?;
+    per_resource(e, &WATCH_ERRORS, ready, |r| snap.watches[r as usize].errors)?;
+    per_resource(e, &WATCH_RESTARTS, ready, |r| {
+        snap.watches[r as usize].restarts
+    })?;
+    api_requests(e, &snap.watches, ready)?;
+    objects(e, &snap.stats, ready)?;
     synced(e, &snap.readiness)?;
     imprecise(e, &snap.stats)?;
     if let Some(sharding) = snap.sharding {
@@ -176,19 +179,24 @@ pub(super) fn encode(
 fn per_resource(
     e: &mut DescriptorEncoder<'_>,
     family: &'static Family,
+    readiness: &Readiness,
     value: impl Fn(Resource) -> u64,
 ) -> fmt::Result {
     let mut encoder = family.describe(e)?;
-    for r in Resource::ALL {
+    for r in readiness.resources() {
         let labels = family.labels([r.as_str()]);
         family.sample(encoder.encode_family(&labels)?, value(r))?;
     }
     Ok(())
 }
 
-fn api_requests(e: &mut DescriptorEncoder<'_>, watches: &[WatchCounts; 4]) -> fmt::Result {
+fn api_requests(
+    e: &mut DescriptorEncoder<'_>,
+    watches: &[WatchCounts; Resource::ALL.len()],
+    readiness: &Readiness,
+) -> fmt::Result {
     let mut encoder = API_REQUESTS.describe(e)?;
-    for r in Resource::ALL {
+    for r in readiness.resources() {
         for &((verb, code), n) in &watches[r as usize].requests {
             let code = code.to_string();
             let labels = API_REQUESTS.labels([r.as_str(), verb, code.as_str()]);
@@ -198,9 +206,12 @@ fn api_requests(e: &mut DescriptorEncoder<'_>, watches: &[WatchCounts; 4]) -> fm
     Ok(())
 }
 
-fn objects(e: &mut DescriptorEncoder<'_>, s: &ModelStats) -> fmt::Result {
-    per_resource(e, &OBJECTS, |r| match r {
+fn objects(e: &mut DescriptorEncoder<'_>, s: &ModelStats, readiness: &Readiness) -> fmt::Result {
+    per_resource(e, &OBJECTS, readiness, |r| match r {
         Resource::Deployments => s.deployments,
+        Resource::StatefulSets => s.statefulsets,
+        Resource::DaemonSets => s.daemonsets,
+        Resource::ControllerRevisions => s.controllerrevisions,
         Resource::ReplicaSets => s.replicasets,
         Resource::Pods => s.pods,
         Resource::FinishedPods => s.finished_pods,
@@ -208,7 +219,7 @@ fn objects(e: &mut DescriptorEncoder<'_>, s: &ModelStats) -> fmt::Result {
 }
 
 fn synced(e: &mut DescriptorEncoder<'_>, readiness: &Readiness) -> fmt::Result {
-    per_resource(e, &SYNCED, |r| u64::from(readiness.of(r)))
+    per_resource(e, &SYNCED, readiness, |r| u64::from(readiness.of(r)))
 }
 
 fn imprecise(e: &mut DescriptorEncoder<'_>, s: &ModelStats) -> fmt::Result {

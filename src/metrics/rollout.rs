@@ -195,7 +195,7 @@ fn phases(e: &mut DescriptorEncoder<'_>, workloads: &[WorkloadMetrics]) -> fmt::
     let mut encoder = PHASE.describe(e)?;
     for m in workloads {
         let [namespace, name, kind] = workload_labels(m);
-        for phase in Phase::ALL {
+        for &phase in Phase::of(m.key.kind) {
             let labels = PHASE.labels([namespace, name, kind, phase.as_str()]);
             PHASE.sample(encoder.encode_family(&labels)?, u64::from(m.phase == phase))?;
         }

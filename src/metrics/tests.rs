@@ -3,7 +3,7 @@
 
 use super::rollout::tests::workload;
 use super::*;
-use crate::model::{Histogram, ModelStats, Phase, WorkloadMetrics, bucket_bounds};
+use crate::model::{Histogram, ModelStats, Phase, Resource, WorkloadMetrics, bucket_bounds};
 use crate::shard::Sharding;
 use crate::shared::{DEFAULT_FAILURE_TIMEOUT, Readiness, WatchCounts};
 
@@ -86,6 +86,7 @@ fn fixed_snapshot() -> Snapshot {
             replicasets: 9,
             pods: 27,
             finished_pods: 5,
+            ..ModelStats::default()
         },
         watches: [
             WatchCounts {
@@ -101,10 +102,15 @@ fn fixed_snapshot() -> Snapshot {
                 requests: vec![(("list", 0), 1), (("list", 200), 1), (("watch", 503), 1)],
             },
             WatchCounts::default(),
+            WatchCounts::default(),
+            WatchCounts::default(),
+            WatchCounts::default(),
         ],
+        // Deployments only (`--kinds deployment`): the other kinds' resources are not reported.
         readiness: Readiness {
-            synced: [true, true, false, true],
-            failing: [false; 4],
+            watched: [true, true, true, true, false, false, false],
+            synced: [true, true, false, true, false, false, false],
+            failing: [false; Resource::ALL.len()],
             failure_timeout: DEFAULT_FAILURE_TIMEOUT,
         },
         sharding: Some(Sharding { shard: 1, total: 3 }),

@@ -1,9 +1,10 @@
-//! What the model is configured with: SLO thresholds, histogram buckets, and the namespaces the
-//! watches cover.
+//! What the model is configured with: SLO thresholds, histogram buckets, the namespaces the
+//! watches cover and the workload kinds watched.
 
 use std::sync::Arc;
 
 use super::histogram::{DEFAULT_BUCKETS, bucket_bounds};
+use super::{Resource, WorkloadKind};
 
 /// Default SLO threshold: "rollouts complete within 15 minutes".
 pub const DEFAULT_SLO_THRESHOLD_SECS: u64 = 900;
@@ -17,6 +18,8 @@ pub struct ModelConfig {
     buckets: Arc<[f64]>,
     /// The namespaces the watches cover, each relisted on its own; empty means cluster-wide.
     namespaces: Vec<String>,
+    /// The workload kinds watched (`--kinds`): the model waits for the lists of these only.
+    kinds: Vec<WorkloadKind>,
 }
 
 impl ModelConfig {
@@ -34,6 +37,7 @@ impl ModelConfig {
             buckets: bucket_bounds(base_buckets, &slo_thresholds),
             slo_thresholds,
             namespaces: Vec::new(),
+            kinds: WorkloadKind::ALL.to_vec(),
         }
     }
 
@@ -45,6 +49,34 @@ impl ModelConfig {
         namespaces.dedup();
         self.namespaces = namespaces;
         self
+    }
+
+    /// Only these workload kinds are watched: the resources the others need are not waited for.
+    pub fn with_kinds(mut self, kinds: &[WorkloadKind]) -> Self {
+        let mut kinds = kinds.to_vec();
+        kinds.sort();
+        kinds.dedup();
+        self.kinds = kinds;
+        self
+    }
+
+    pub fn kinds(&self) -> &[WorkloadKind] {
+        &self.kinds
+    }
+
+    /// Whether `resource` is watched with these kinds: pods always; ReplicaSets for Deployments;
+    /// ControllerRevisions for StatefulSets and DaemonSets.
+    pub fn watches(&self, resource: Resource) -> bool {
+        let has = |kind| self.kinds.contains(&kind);
+        match resource {
+            Resource::Deployments | Resource::ReplicaSets => has(WorkloadKind::Deployment),
+            Resource::StatefulSets => has(WorkloadKind::StatefulSet),
+            Resource::DaemonSets => has(WorkloadKind::DaemonSet),
+            Resource::ControllerRevisions => {
+                has(WorkloadKind::StatefulSet) || has(WorkloadKind::DaemonSet)
+            }
+            Resource::Pods | Resource::FinishedPods => true,
+        }
     }
 
     pub fn namespaces(&self) -> &[String] {

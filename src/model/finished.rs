@@ -61,8 +61,8 @@ fn set_finished(
             record.finished_listed = epoch;
         }
     });
-    if let Some(RsOwner::Deployment(w)) = n.slot(&rs).map(|s| s.owner.clone()) {
+    if let Some(RsOwner::Workload(kind, w)) = n.slot(&rs).map(|s| s.owner.clone()) {
         // A completion found while a list is applied is timed at its end: imprecise.
-        evaluate(n, cx, &w);
+        evaluate(n, cx, kind, &w);
     }
 }

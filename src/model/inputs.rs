@@ -32,6 +32,17 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    /// Every kind, in the order the model keeps and lists them.
+    pub const ALL: [WorkloadKind; 3] = [
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+    ];
+
+    pub(super) const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The value of the `workload_type` label.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -392,10 +403,28 @@ pub enum Change<T> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     Deployment(Change<DeploymentState>),
+    StatefulSet(Change<StatefulSetState>),
+    DaemonSet(Change<DaemonSetState>),
     ReplicaSet(Change<ReplicaSetState>),
+    ControllerRevision(Change<ControllerRevisionState>),
     Pod(Change<PodState>),
     /// The finished-pod watch: pods in phase Succeeded or Failed.
     FinishedPod(Change<FinishedPod>),
+}
+
+impl Event {
+    /// The resource whose watch delivers this event.
+    pub fn resource(&self) -> Resource {
+        match self {
+            Event::Deployment(_) => Resource::Deployments,
+            Event::StatefulSet(_) => Resource::StatefulSets,
+            Event::DaemonSet(_) => Resource::DaemonSets,
+            Event::ReplicaSet(_) => Resource::ReplicaSets,
+            Event::ControllerRevision(_) => Resource::ControllerRevisions,
+            Event::Pod(_) => Resource::Pods,
+            Event::FinishedPod(_) => Resource::FinishedPods,
+        }
+    }
 }
 
 /// The watched resources, each synced by its first finished list.
@@ -405,19 +434,28 @@ pub enum Resource {
     ReplicaSets,
     Pods,
     FinishedPods,
+    StatefulSets,
+    DaemonSets,
+    ControllerRevisions,
 }
 
 impl Resource {
-    pub const ALL: [Resource; 4] = [
+    pub const ALL: [Resource; 7] = [
         Resource::Deployments,
         Resource::ReplicaSets,
         Resource::Pods,
         Resource::FinishedPods,
+        Resource::StatefulSets,
+        Resource::DaemonSets,
+        Resource::ControllerRevisions,
     ];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Resource::Deployments => "deployments",
+            Resource::StatefulSets => "statefulsets",
+            Resource::DaemonSets => "daemonsets",
+            Resource::ControllerRevisions => "controllerrevisions",
             Resource::ReplicaSets => "replicasets",
             Resource::Pods => "pods",
             Resource::FinishedPods => "finished_pods",

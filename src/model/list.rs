@@ -8,7 +8,7 @@
 
 use super::milestones;
 use super::namespace::Name;
-use super::{Deferred, Item, Model, Resource, Timestamp, Timing};
+use super::{Deferred, Item, Model, Resource, Timestamp, Timing, WorkloadKind};
 
 /// A list in progress.
 #[derive(Clone, Debug)]
@@ -110,14 +110,14 @@ impl Model {
         let list = self.lists.remove(i);
         let mut deferred = list.deferred;
         self.sweep::<T>(&namespace, list.epoch, now, &mut deferred);
-        for (ns, w) in deferred {
-            self.evaluate(&ns, &w, now, Timing::Relist);
+        for (ns, kind, w) in deferred {
+            self.evaluate(&ns, kind, &w, now, Timing::Relist);
         }
         self.namespaces.retain(|_, n| !n.is_empty());
         self.mark_synced(resource, namespace.clone(), now);
         if resource == Resource::FinishedPods {
-            for (ns, w) in self.workload_names(&namespace) {
-                self.evaluate(&ns, &w, now, Timing::Relist);
+            for (ns, kind, w) in self.workload_names(&namespace) {
+                self.evaluate(&ns, kind, &w, now, Timing::Relist);
             }
         }
     }
@@ -155,18 +155,28 @@ impl Model {
     }
 
     /// Evaluates workload `w`'s milestones now (no list defers it).
-    fn evaluate(&mut self, ns: &Name, w: &Name, now: Timestamp, timing: Timing) {
+    fn evaluate(
+        &mut self,
+        ns: &Name,
+        kind: WorkloadKind,
+        w: &Name,
+        now: Timestamp,
+        timing: Timing,
+    ) {
         self.in_namespace(ns, now, timing, None, |n, cx| {
-            milestones::evaluate(n, cx, w)
+            milestones::evaluate(n, cx, kind, w)
         });
     }
 
     /// Every workload a list of `listed` covers, in order.
-    fn workload_names(&self, listed: &Option<String>) -> Vec<(Name, Name)> {
+    fn workload_names(&self, listed: &Option<String>) -> Vec<(Name, WorkloadKind, Name)> {
         self.namespaces
             .iter()
             .filter(|(ns, _)| covers(listed, ns))
-            .flat_map(|(ns, n)| n.workloads().map(|(w, _)| (ns.clone(), w.clone())))
+            .flat_map(|(ns, n)| {
+                n.workloads()
+                    .map(|(kind, w, _)| (ns.clone(), kind, w.clone()))
+            })
             .collect()
     }
 
@@ -182,13 +192,18 @@ impl Model {
                 }
             }
         }
-        if !self.all_synced && self.synced.iter().all(|&s| s) {
+        let needed = Resource::ALL
+            .into_iter()
+            .filter(|&r| self.cfg.watches(r))
+            .all(|r| self.synced[r.index()]);
+        if !self.all_synced && needed {
             for n in self.namespaces.values_mut() {
                 milestones::recover(n, &self.cfg, &mut self.stats, now);
             }
             self.all_synced = true;
-            for (ns, w) in self.workload_names(&None) {
-                self.evaluate(&ns, &w, now, Timing::Watch);
+            self.synced_at = Some(now);
+            for (ns, kind, w) in self.workload_names(&None) {
+                self.evaluate(&ns, kind, &w, now, Timing::Watch);
             }
         }
     }

@@ -20,15 +20,16 @@
 //! evaluation and restart recovery (`milestones.rs`); what a scrape reads (`snapshot.rs`).
 
 mod config;
-mod deployment;
 mod finished;
 mod histogram;
 mod inputs;
 mod list;
 mod milestones;
 mod namespace;
+mod objects;
 mod pod;
 mod replicaset;
+mod revisions;
 mod rollout;
 mod snapshot;
 mod time;
@@ -62,8 +63,8 @@ enum Timing {
     Relist,
 }
 
-/// Workloads (namespace, name) whose milestones wait for the end of a list.
-type Deferred = BTreeSet<(Name, Name)>;
+/// Workloads (namespace, kind, name) whose milestones wait for the end of a list.
+type Deferred = BTreeSet<(Name, WorkloadKind, Name)>;
 
 /// The rollout model. See the module documentation.
 #[derive(Clone, Debug)]
@@ -71,11 +72,14 @@ pub struct Model {
     cfg: ModelConfig,
     namespaces: BTreeMap<Name, Namespace>,
     /// Per resource: its first list is done.
-    synced: [bool; 4],
+    synced: [bool; Resource::ALL.len()],
     /// Namespaces listed so far, per resource, when the watches are per namespace.
-    synced_namespaces: [BTreeSet<String>; 4],
-    /// Every resource finished its first list: events now start rollouts and reach milestones.
+    synced_namespaces: [BTreeSet<String>; Resource::ALL.len()],
+    /// Every watched resource finished its first list: events now start rollouts and reach
+    /// milestones.
     all_synced: bool,
+    /// When that happened: a workload created since is a new rollout.
+    synced_at: Option<Timestamp>,
     /// Lists in progress (one per resource, or per resource and namespace).
     lists: Vec<List>,
     /// The last list epoch handed out; epochs start at 1, so 0 in a record means "never listed".
@@ -90,6 +94,8 @@ struct Ctx<'a> {
     stats: &'a mut ModelStats,
     /// Every resource finished its first list (see [`Model::is_live`]).
     all_synced: bool,
+    /// When that happened.
+    synced_at: Option<Timestamp>,
     /// While a list is applied: the workloads to evaluate at its end, instead of now.
     deferred: Option<&'a mut Deferred>,
     /// The namespace's interned name.
@@ -126,9 +132,10 @@ impl Model {
         Self {
             cfg,
             namespaces: BTreeMap::new(),
-            synced: [false; 4],
+            synced: [false; Resource::ALL.len()],
             synced_namespaces: Default::default(),
             all_synced: false,
+            synced_at: None,
             lists: Vec::new(),
             epoch: 0,
             stats: ModelStats::default(),
@@ -153,8 +160,15 @@ impl Model {
     /// Applies one event received at `now`.
     pub fn handle(&mut self, event: Event, now: Timestamp) {
         match event {
+            // A kind not watched has no lists: events of it would be held forever.
+            e if !self.cfg.watches(e.resource()) => {}
             Event::Deployment(change) => self.change(Resource::Deployments, change, now),
+            Event::StatefulSet(change) => self.change(Resource::StatefulSets, change, now),
+            Event::DaemonSet(change) => self.change(Resource::DaemonSets, change, now),
             Event::ReplicaSet(change) => self.change(Resource::ReplicaSets, change, now),
+            Event::ControllerRevision(change) => {
+                self.change(Resource::ControllerRevisions, change, now)
+            }
             Event::Pod(change) => self.change(Resource::Pods, change, now),
             Event::FinishedPod(change) => self.change(Resource::FinishedPods, change, now),
         }
@@ -197,6 +211,7 @@ impl Model {
             cfg,
             namespaces,
             all_synced,
+            synced_at,
             stats,
             ..
         } = self;
@@ -205,6 +220,7 @@ impl Model {
             cfg,
             stats,
             all_synced: *all_synced,
+            synced_at: *synced_at,
             deferred,
             ns,
             now,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::histogram::Histogram;
 use super::workload::Workload;
-use super::{Timestamp, Uid};
+use super::{Timestamp, Uid, WorkloadKind};
 
 /// An interned name.
 pub(super) type Name = Arc<str>;
@@ -27,15 +27,27 @@ pub(super) type Name = Arc<str>;
 /// stays seeded (not a fixed hash), but SipHash's cost per event is not needed.
 pub(super) type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-/// Who controls a ReplicaSet, as far as the model knows.
+/// Who a slot's pods belong to, as far as the model knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum RsOwner {
     /// Pods point at this ReplicaSet but it has not been seen yet.
     Unknown,
-    /// The Deployment of this name (interned as its workload's key).
-    Deployment(Name),
+    /// The workload of this kind and name (interned as its workload's key): the Deployment that
+    /// controls the ReplicaSet, or the StatefulSet or DaemonSet whose pods of one revision the
+    /// slot counts.
+    Workload(WorkloadKind, Name),
     /// A bare ReplicaSet or one owned by something else: its pods are ignored.
     Other,
+}
+
+impl RsOwner {
+    /// The workload this owner names, if any.
+    pub fn workload(&self) -> Option<(WorkloadKind, &Name)> {
+        match self {
+            RsOwner::Workload(kind, name) => Some((*kind, name)),
+            _ => None,
+        }
+    }
 }
 
 /// A termination in progress.
@@ -68,6 +80,9 @@ pub(super) struct PodRecord {
     pub termination: Option<Box<Termination>>,
     /// Phase Succeeded or Failed, according to the finished-pod watch.
     pub finished: bool,
+    /// A StatefulSet pod's ordinal ([`NO_ORDINAL`] for other pods): a partition keeps the pods
+    /// below it at the old revision.
+    pub ordinal: u32,
     /// The epoch of the pod list that last listed it (0: none).
     pub listed: u32,
     /// The epoch of the finished-pod list that last listed it (0: none).
@@ -83,8 +98,11 @@ impl PodRecord {
     }
 }
 
-/// A ReplicaSet name that a pod or a watch event mentioned: the ReplicaSet itself once it has
-/// been seen, or a placeholder for one that pods point at but that has not arrived yet.
+/// A group of one workload's pods at one revision. For a Deployment, a ReplicaSet name that a pod
+/// or a watch event mentioned: the ReplicaSet itself once it has been seen, or a placeholder for
+/// one that pods point at but that has not arrived yet. For a StatefulSet or DaemonSet, the pods
+/// of one `controller-revision-hash` ([`revision_slot`]): no object of its own, so never
+/// `exists`, dropped with its last pod.
 #[derive(Clone, Debug)]
 pub(super) struct RsSlot {
     pub owner: RsOwner,
@@ -127,11 +145,22 @@ impl RsSlot {
         !self.exists && self.pods == 0 && self.early_observations.is_empty()
     }
 
-    /// The current ReplicaSet of a rollout at `revision`.
+    /// The current ReplicaSet of a Deployment at `revision`.
     pub fn is_current(&self, revision: Option<u64>) -> bool {
         self.exists && self.revision.is_some() && self.revision == revision
     }
+
+    /// Placeholder slots and revision slots carry their owner from the start.
+    fn owned_by(owner: RsOwner) -> Self {
+        Self {
+            owner,
+            ..Self::placeholder()
+        }
+    }
 }
+
+/// [`PodRecord::ordinal`] of a pod that has none.
+pub(super) const NO_ORDINAL: u32 = u32::MAX;
 
 /// A finished pod reported before the pod itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,9 +169,12 @@ pub(super) struct PendingFinish {
     pub listed: u32,
 }
 
+/// A namespace's workloads of every kind, by name, in order: the snapshot lists workloads sorted.
+pub(super) type Workloads = [BTreeMap<Name, Workload>; WorkloadKind::ALL.len()];
+
 /// A namespace's workloads to change, with its slots and pods to read.
 pub(super) struct Parts<'a> {
-    pub workloads: &'a mut BTreeMap<Name, Workload>,
+    pub workloads: &'a mut Workloads,
     pub slots: &'a Map<Name, RsSlot>,
     pub pods: &'a Map<Uid, PodRecord>,
 }
@@ -150,8 +182,7 @@ pub(super) struct Parts<'a> {
 /// The state of one namespace.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Namespace {
-    /// By Deployment name, in order: the snapshot lists workloads sorted.
-    workloads: BTreeMap<Name, Workload>,
+    workloads: Workloads,
     replicasets: Map<Name, RsSlot>,
     /// By uid (see [`PodRecord`]).
     pods: Map<Uid, PodRecord>,
@@ -160,7 +191,7 @@ pub(super) struct Namespace {
 
 impl Namespace {
     pub fn is_empty(&self) -> bool {
-        self.workloads.is_empty()
+        self.workloads.iter().all(BTreeMap::is_empty)
             && self.replicasets.is_empty()
             && self.pods.is_empty()
             && self.finished_pending.is_empty()
@@ -168,26 +199,41 @@ impl Namespace {
 
     // ----- Workloads ---------------------------------------------------------------------------
 
-    pub fn workload(&self, name: &str) -> Option<&Workload> {
-        self.workloads.get(name)
+    pub fn workload(&self, kind: WorkloadKind, name: &str) -> Option<&Workload> {
+        self.workloads[kind.index()].get(name)
     }
 
-    pub fn workload_mut(&mut self, name: &str) -> Option<&mut Workload> {
-        self.workloads.get_mut(name)
+    pub fn workload_mut(&mut self, kind: WorkloadKind, name: &str) -> Option<&mut Workload> {
+        self.workloads[kind.index()].get_mut(name)
     }
 
-    /// The workload `name`, created when missing, with its interned name.
-    pub fn workload_entry(&mut self, name: &str, thresholds: usize) -> (Name, &mut Workload) {
-        let key = interned(self.workloads.get_key_value(name), name);
-        let w = self
-            .workloads
+    /// The workload `name` of `kind`, created when missing, with its interned name.
+    pub fn workload_entry(
+        &mut self,
+        kind: WorkloadKind,
+        name: &str,
+        thresholds: usize,
+    ) -> (Name, &mut Workload) {
+        let map = &mut self.workloads[kind.index()];
+        let key = interned(map.get_key_value(name), name);
+        let w = map
             .entry(key.clone())
             .or_insert_with(|| Workload::new(thresholds));
         (key, w)
     }
 
-    pub fn workloads(&self) -> impl Iterator<Item = (&Name, &Workload)> {
-        self.workloads.iter()
+    /// Every workload, by kind, then name.
+    pub fn workloads(&self) -> impl Iterator<Item = (WorkloadKind, &Name, &Workload)> {
+        WorkloadKind::ALL.into_iter().flat_map(|kind| {
+            self.workloads[kind.index()]
+                .iter()
+                .map(move |(n, w)| (kind, n, w))
+        })
+    }
+
+    /// The workloads of one kind.
+    pub fn workloads_of(&self, kind: WorkloadKind) -> &BTreeMap<Name, Workload> {
+        &self.workloads[kind.index()]
     }
 
     /// Every workload, mutable, beside the slots and pods, read-only: their counts stay the
@@ -200,26 +246,31 @@ impl Namespace {
         }
     }
 
-    /// Drops a workload whose Deployment is gone (or was never seen) once nothing of it remains.
-    pub fn remove_workload_if_gone(&mut self, name: &str, thresholds: usize) {
-        let Some(w) = self.workloads.get(name) else {
+    /// Drops a workload whose object is gone (or was never seen) once nothing of it remains.
+    pub fn remove_workload_if_gone(&mut self, kind: WorkloadKind, name: &str, thresholds: usize) {
+        let Some(w) = self.workloads[kind.index()].get(name) else {
             return;
         };
-        if w.deployment.is_some() || self.has_pods(w) {
+        if w.object.is_some() || self.has_pods(w) {
             return;
         }
-        if w.replicasets.is_empty() {
-            self.workloads.remove(name);
-        } else if let Some(w) = self.workloads.get_mut(name)
+        let unreferenced = w.replicasets.is_empty() && w.revisions.is_empty();
+        let map = &mut self.workloads[kind.index()];
+        if unreferenced {
+            map.remove(name);
+        } else if let Some(w) = map.get_mut(name)
             && w.deleted
         {
             // Its last pod is gone, so its series go, but ReplicaSets naming it remain (the
             // garbage collector's deletions to come, or pods still unseen): it starts over as a
             // workload whose Deployment was never seen, still indexing them, so that a Deployment
-            // created again under the same name sees them and their pods.
+            // created again under the same name sees them and their pods. ControllerRevisions
+            // naming it stay for the same reason.
             let replicasets = std::mem::take(&mut w.replicasets);
+            let revisions = std::mem::take(&mut w.revisions);
             *w = Workload {
                 replicasets,
+                revisions,
                 ..Workload::new(thresholds)
             };
         }
@@ -256,11 +307,40 @@ impl Namespace {
         self.replicasets.iter()
     }
 
+    /// The slot of a StatefulSet's or DaemonSet's pods at one revision (see [`revision_slot`]),
+    /// owned by that workload from the start, which is created when missing.
+    pub fn revision_slot_entry(
+        &mut self,
+        kind: WorkloadKind,
+        workload: &str,
+        key: &str,
+        thresholds: usize,
+    ) -> Name {
+        let (w, _) = self.workload_entry(kind, workload, thresholds);
+        let name = interned(self.replicasets.get_key_value(key), key);
+        let slot = self
+            .replicasets
+            .entry(name.clone())
+            .or_insert_with(|| RsSlot::owned_by(RsOwner::Workload(kind, w.clone())));
+        if let Some((kind, w)) = slot.owner.workload()
+            && let Some(w) = self.workloads[kind.index()].get_mut(w)
+        {
+            w.replicasets.insert(name.clone());
+        }
+        name
+    }
+
     /// The owner's workload takes slot `rs`: it joins the workload's set, and the termination
     /// durations observed before the ReplicaSet arrived are observed for the workload now.
-    pub fn adopt_slot(&mut self, rs: &Name, workload: &str, buckets: &Arc<[f64]>) {
+    pub fn adopt_slot(
+        &mut self,
+        rs: &Name,
+        kind: WorkloadKind,
+        workload: &str,
+        buckets: &Arc<[f64]>,
+    ) {
         let (Some(w), Some(slot)) = (
-            self.workloads.get_mut(workload),
+            self.workloads[kind.index()].get_mut(workload),
             self.replicasets.get_mut(rs),
         ) else {
             return;
@@ -278,8 +358,8 @@ impl Namespace {
             return;
         }
         if let Some(slot) = self.replicasets.remove(rs)
-            && let RsOwner::Deployment(w) = &slot.owner
-            && let Some(w) = self.workloads.get_mut(w)
+            && let Some((kind, w)) = slot.owner.workload()
+            && let Some(w) = self.workloads[kind.index()].get_mut(w)
         {
             w.replicasets.remove(rs);
         }
@@ -391,6 +471,13 @@ impl Namespace {
             );
         }
     }
+}
+
+/// The slot name of a StatefulSet's or DaemonSet's pods at `revision` (their
+/// `controller-revision-hash` label): `/` appears in no object name, so it never meets a
+/// ReplicaSet's slot or another workload's.
+pub(super) fn revision_slot(kind: WorkloadKind, workload: &str, revision: &str) -> String {
+    format!("{}/{workload}/{revision}", kind.as_str())
 }
 
 /// The key already in a map for `name`, shared, or a new one.

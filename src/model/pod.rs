@@ -1,11 +1,16 @@
-//! Pods: apply, delete and sweep. A pod counts in the slot of its controlling ReplicaSet; its
+//! Pods: apply, delete and sweep. A pod counts in the slot of its controlling ReplicaSet (or of
+//! its StatefulSet's or DaemonSet's revision, from its `controller-revision-hash` label); its
 //! first deletionTimestamp starts a termination, and its disappearance observes the termination's
 //! duration for its workload (or keeps it in the slot until the ReplicaSet arrives). Pods are
 //! kept by uid, never by name: see [`PodRecord`].
 
+use std::borrow::Cow;
+
 use super::milestones::evaluate;
-use super::namespace::{Namespace, PodRecord, RsOwner, Termination, observe};
-use super::{Ctx, Item, OwnerKind, PodState, Timing, Uid};
+use super::namespace::{
+    NO_ORDINAL, Namespace, PodRecord, RsOwner, Termination, observe, revision_slot,
+};
+use super::{Ctx, Item, OwnerKind, PodState, Timing, Uid, WorkloadKind};
 
 impl Item for PodState {
     type Key = Uid;
@@ -37,28 +42,47 @@ impl Item for PodState {
 
 fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>) {
     let uid = p.uid;
-    let rs_name = match &p.owner {
-        Some(o) if o.kind == OwnerKind::ReplicaSet => o.name.as_str(),
+    let thresholds = cx.thresholds().len();
+    // The slot of its controller: its ReplicaSet, or its StatefulSet's or DaemonSet's revision.
+    let owner = p.owner.as_ref().map(|o| (o, watched_workload(o.kind, cx)));
+    let (slot_name, workload) = match owner {
+        Some((o, _)) if o.kind == OwnerKind::ReplicaSet => (Cow::Borrowed(o.name.as_str()), None),
+        Some((o, Some(kind))) => {
+            let revision = p.revision_hash.as_deref().unwrap_or("");
+            let slot = revision_slot(kind, &o.name, revision);
+            (Cow::Owned(slot), Some((kind, o.name.as_str())))
+        }
         _ => {
-            // Not (or no longer) controlled by a ReplicaSet: not part of any rollout.
+            // Not (or no longer) controlled by a workload: not part of any rollout.
             forget(n, cx, uid);
             return;
         }
     };
-    if n.pod(uid).is_some_and(|r| &*r.rs != rs_name) {
+    if n.pod(uid).is_some_and(|r| *r.rs != *slot_name) {
         forget(n, cx, uid);
     }
-    let (rs, slot) = n.slot_entry(rs_name);
-    if slot.owner == RsOwner::Other {
-        return;
-    }
-    let owner = slot.owner.clone();
+    let rs = match workload {
+        None => {
+            let (rs, slot) = n.slot_entry(&slot_name);
+            if slot.owner == RsOwner::Other {
+                return;
+            }
+            rs
+        }
+        Some((kind, workload)) => n.revision_slot_entry(kind, workload, &slot_name, thresholds),
+    };
+    let owner = n.slot(&rs).map_or(RsOwner::Unknown, |s| s.owner.clone());
     if n.pod(uid).is_none() {
         let pending = n.take_pending_finish(uid);
+        let ordinal = match workload {
+            Some((WorkloadKind::StatefulSet, sts)) => ordinal(&p.key.name, sts),
+            _ => NO_ORDINAL,
+        };
         let record = PodRecord {
             rs,
             termination: None,
             finished: pending.is_some(),
+            ordinal,
             listed: 0,
             // A finished-pod list in progress listed it before the pod came.
             finished_listed: pending.map_or(0, |f| f.listed),
@@ -92,9 +116,27 @@ fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>)
             cx.stats.imprecise_unknown_request += 1;
         }
     }
-    if let RsOwner::Deployment(w) = owner {
-        evaluate(n, cx, &w);
+    if let Some((kind, w)) = owner.workload() {
+        evaluate(n, cx, kind, w);
     }
+}
+
+/// The workload kind of a pod's StatefulSet or DaemonSet controller, when that kind is watched.
+fn watched_workload(owner: OwnerKind, cx: &Ctx<'_>) -> Option<WorkloadKind> {
+    let kind = match owner {
+        OwnerKind::StatefulSet => WorkloadKind::StatefulSet,
+        OwnerKind::DaemonSet => WorkloadKind::DaemonSet,
+        _ => return None,
+    };
+    cx.cfg.kinds().contains(&kind).then_some(kind)
+}
+
+/// A StatefulSet pod's ordinal: its name is `<statefulset>-<ordinal>`.
+fn ordinal(pod: &str, statefulset: &str) -> u32 {
+    pod.strip_prefix(statefulset)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(NO_ORDINAL)
 }
 
 /// The pod object is gone: a termination in progress is observed.
@@ -112,8 +154,8 @@ fn finish(n: &mut Namespace, cx: &mut Ctx<'_>, uid: Uid) {
     let owner = slot.owner.clone();
     match (&owner, duration) {
         (RsOwner::Unknown, Some(d)) => slot.early_observations.push(d),
-        (RsOwner::Deployment(w), Some(d)) => {
-            if let Some(w) = n.workload_mut(w) {
+        (RsOwner::Workload(kind, w), Some(d)) => {
+            if let Some(w) = n.workload_mut(*kind, w) {
                 observe(&mut w.termination, cx.cfg.buckets(), d);
             }
         }
@@ -139,8 +181,8 @@ fn forget(n: &mut Namespace, cx: &mut Ctx<'_>, uid: Uid) {
 /// After a pod left slot `rs`: the slot may be garbage, and its workload may have completed.
 fn left(n: &mut Namespace, cx: &mut Ctx<'_>, rs: &str, owner: &RsOwner) {
     n.drop_slot_if_garbage(rs);
-    if let RsOwner::Deployment(w) = owner {
-        evaluate(n, cx, w);
-        n.remove_workload_if_gone(w, cx.thresholds().len());
+    if let Some((kind, w)) = owner.workload() {
+        evaluate(n, cx, kind, w);
+        n.remove_workload_if_gone(kind, w, cx.thresholds().len());
     }
 }

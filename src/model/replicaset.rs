@@ -2,7 +2,9 @@
 //! came first) and joins the workload of its controlling Deployment; one owned by anything else
 //! takes its pods out of every rollout.
 
-use super::OwnerKind;
+use super::{OwnerKind, WorkloadKind};
+
+const DEPLOYMENT: WorkloadKind = WorkloadKind::Deployment;
 use super::milestones::evaluate;
 use super::namespace::{Namespace, RsOwner};
 use super::{Ctx, Item, ReplicaSetState};
@@ -18,9 +20,10 @@ impl Item for ReplicaSetState {
         let rs = self;
         let thresholds = cx.thresholds().len();
         let owner = match &rs.owner {
-            Some(o) if o.kind == OwnerKind::Deployment => {
-                RsOwner::Deployment(n.workload_entry(&o.name, thresholds).0)
-            }
+            Some(o) if o.kind == OwnerKind::Deployment => RsOwner::Workload(
+                DEPLOYMENT,
+                n.workload_entry(DEPLOYMENT, &o.name, thresholds).0,
+            ),
             _ => RsOwner::Other,
         };
         let (rs_name, slot) = n.slot_entry(&rs.key.name);
@@ -31,23 +34,23 @@ impl Item for ReplicaSetState {
         slot.revision = rs.revision;
         slot.created = rs.created;
         let previous = std::mem::replace(&mut slot.owner, owner.clone());
-        if let RsOwner::Deployment(old) = &previous
+        if let Some((kind, old)) = previous.workload()
             && previous != owner
         {
             // Orphaned or adopted by another Deployment.
-            if let Some(w) = n.workload_mut(old) {
+            if let Some(w) = n.workload_mut(kind, old) {
                 w.replicasets.remove(&rs_name);
             }
-            evaluate(n, cx, old);
-            n.remove_workload_if_gone(old, thresholds);
+            evaluate(n, cx, kind, old);
+            n.remove_workload_if_gone(kind, old, thresholds);
         }
         match owner {
-            RsOwner::Deployment(name) => {
-                if n.workload(&name).is_none() {
+            RsOwner::Workload(kind, name) => {
+                if n.workload(kind, &name).is_none() {
                     return;
                 }
-                n.adopt_slot(&rs_name, &name, cx.cfg.buckets());
-                evaluate(n, cx, &name);
+                n.adopt_slot(&rs_name, kind, &name, cx.cfg.buckets());
+                evaluate(n, cx, kind, &name);
             }
             RsOwner::Other | RsOwner::Unknown => {
                 if let Some(slot) = n.slot_mut(&rs_name) {
@@ -85,8 +88,8 @@ fn delete(n: &mut Namespace, cx: &mut Ctx<'_>, name: &str) {
     slot.exists = false;
     let owner = slot.owner.clone();
     n.drop_slot_if_garbage(name);
-    if let RsOwner::Deployment(w) = owner {
-        evaluate(n, cx, &w);
-        n.remove_workload_if_gone(&w, cx.thresholds().len());
+    if let Some((kind, w)) = owner.workload() {
+        evaluate(n, cx, kind, w);
+        n.remove_workload_if_gone(kind, w, cx.thresholds().len());
     }
 }

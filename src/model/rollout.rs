@@ -1,14 +1,17 @@
 //! One rollout of one workload: its start, its milestones, how it ended, and the phase it shows.
 
-use super::Timestamp;
+use super::{Timestamp, WorkloadKind};
 
 /// The `phase` label of `kube_rollout_phase`; the first that applies wins, in this order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
-    /// Progressing=False with reason ProgressDeadlineExceeded.
+    /// Progressing=False with reason ProgressDeadlineExceeded (Deployments).
     Stalled,
-    /// `spec.paused`.
+    /// `spec.paused` (Deployments).
     Paused,
+    /// An OnDelete rollout in flight with nothing terminating and every pod ready: it waits for
+    /// people to delete the old pods.
+    Waiting,
     /// A rollout in flight that has not reached ready.
     Progressing,
     /// A rollout in flight that is ready: old pods are still terminating or running.
@@ -18,19 +21,31 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// Every phase, in the order the metric lists them.
-    pub const ALL: [Phase; 5] = [
-        Phase::Stalled,
-        Phase::Paused,
-        Phase::Progressing,
-        Phase::Draining,
-        Phase::Complete,
-    ];
+    /// The phases a workload of `kind` can show, in the order the metric lists them: `stalled`
+    /// and `paused` are Deployment conditions; `waiting` needs OnDelete, which Deployments lack.
+    pub fn of(kind: WorkloadKind) -> &'static [Phase] {
+        match kind {
+            WorkloadKind::Deployment => &[
+                Phase::Stalled,
+                Phase::Paused,
+                Phase::Progressing,
+                Phase::Draining,
+                Phase::Complete,
+            ],
+            WorkloadKind::StatefulSet | WorkloadKind::DaemonSet => &[
+                Phase::Waiting,
+                Phase::Progressing,
+                Phase::Draining,
+                Phase::Complete,
+            ],
+        }
+    }
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Phase::Stalled => "stalled",
             Phase::Paused => "paused",
+            Phase::Waiting => "waiting",
             Phase::Progressing => "progressing",
             Phase::Draining => "draining",
             Phase::Complete => "complete",
@@ -62,28 +77,32 @@ impl Milestone {
 /// How a rollout stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RolloutState {
-    /// From start until complete, superseded or the Deployment's deletion.
+    /// From start until complete, superseded or the workload's deletion.
     InFlight,
     /// Ready, and no old pod left (the time is when that was observed).
     Complete(Timestamp),
     /// A newer revision started before this one completed.
     Superseded(Timestamp),
-    /// The Deployment was deleted before the rollout completed.
+    /// The workload was deleted before the rollout completed.
     Abandoned(Timestamp),
 }
 
 /// The most recent rollout of a workload.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rollout {
+    /// The update revision's number, once the controller wrote it (after the start).
     pub revision: Option<u64>,
-    /// Receive time of the Deployment event that changed the revision; after an exporter restart,
-    /// the current ReplicaSet's creationTimestamp (server clock), or `None` when that cannot be known.
+    /// Receive time of the workload event that changed its pod template with its generation (or
+    /// of the fallback's generation increase); after an exporter restart, the update revision's
+    /// creationTimestamp (server clock); `None` when that cannot be known.
     pub start: Option<Timestamp>,
     /// When the exporter first knew of this rollout: the lower bound of its age when `start` is
     /// unknown.
     pub known_since: Timestamp,
     pub ready: Milestone,
     pub state: RolloutState,
+    /// An OnDelete rollout: its durations are not observed and it is never slow.
+    pub waits_for_people: bool,
     /// For each configured SLO threshold (same order), whether `kube_rollout_slow_total` already
     /// counted this rollout.
     pub slow_counted: Vec<bool>,

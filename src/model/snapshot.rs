@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::namespace::{Parts, RsOwner, Termination};
-use super::{Histogram, Model, Phase, Timestamp, WorkloadKey};
+use super::workload::{Object, Workload};
+use super::{Histogram, Model, Phase, Timestamp, WorkloadKey, WorkloadKind};
 
 /// Every metric value of one workload at one instant (the `kube_rollout_*` families).
 ///
@@ -63,11 +64,24 @@ pub struct ModelStats {
     /// `kube_rollout_exporter_unknown_start_rollouts_total`; the start is unknown when the
     /// rollout's ReplicaSet was reused.
     pub unknown_start_rollouts: u64,
-    /// `kube_rollout_exporter_objects{resource=...}`, the four counts below.
+    /// `kube_rollout_exporter_objects{resource=...}`, the counts below.
     pub deployments: u64,
+    pub statefulsets: u64,
+    pub daemonsets: u64,
     pub replicasets: u64,
+    pub controllerrevisions: u64,
     pub pods: u64,
     pub finished_pods: u64,
+}
+
+impl ModelStats {
+    fn objects_of(&mut self, kind: WorkloadKind) -> &mut u64 {
+        match kind {
+            WorkloadKind::Deployment => &mut self.deployments,
+            WorkloadKind::StatefulSet => &mut self.statefulsets,
+            WorkloadKind::DaemonSet => &mut self.daemonsets,
+        }
+    }
 }
 
 impl Model {
@@ -89,54 +103,34 @@ impl Model {
                 pods,
             } = n.parts_mut();
             // Terminating pods, per workload: one pass over the namespace's pods.
-            let mut terminations: BTreeMap<&str, Terminating> = BTreeMap::new();
+            let mut terminations: BTreeMap<(WorkloadKind, &str), Terminating> = BTreeMap::new();
             for record in pods.values() {
                 let Some(t) = record.termination.as_deref() else {
                     continue;
                 };
-                if let Some(RsOwner::Deployment(w)) = slots.get(&record.rs).map(|s| &s.owner) {
-                    terminations.entry(w).or_default().add(t, now);
+                if let Some(RsOwner::Workload(kind, w)) = slots.get(&record.rs).map(|s| &s.owner) {
+                    terminations.entry((*kind, w)).or_default().add(t, now);
                 }
             }
-            out.reserve(workloads.len());
-            for (name, w) in workloads.iter_mut() {
-                w.advance(now, thresholds);
-                if !w.exported() {
-                    continue;
-                }
-                let t = terminations.get(&**name).copied().unwrap_or_default();
-                let in_flight = w.rollout.as_ref().filter(|r| r.in_flight());
-                let phase = match (&w.deployment, in_flight) {
-                    (Some(d), _) if d.is_stalled() => Phase::Stalled,
-                    (Some(d), _) if d.paused => Phase::Paused,
-                    (_, Some(r)) if r.ready.is_reached() => Phase::Draining,
-                    (_, Some(_)) => Phase::Progressing,
-                    (_, None) => Phase::Complete,
-                };
-                out.push(WorkloadMetrics {
-                    key: WorkloadKey::deployment(&**ns, &**name),
-                    terminating_pods: t.count,
-                    terminating_pods_overdue: t.overdue,
-                    oldest_termination_seconds: t
-                        .oldest
-                        .map_or(0.0, |o| now.seconds_since(o).max(0.0)),
-                    in_progress_seconds: in_flight.map_or(0.0, |r| r.age(now)),
-                    phase,
-                    revision: w.revision,
-                    last_started_timestamp: w.last_started.map(Timestamp::as_secs_f64),
-                    last_completed_timestamp: w.last_completed.map(Timestamp::as_secs_f64),
-                    started_total: w.started_total,
-                    superseded_total: w.superseded_total,
-                    slow_total: thresholds
-                        .iter()
+            out.reserve(workloads.iter().map(|w| w.len()).sum());
+            for kind in WorkloadKind::ALL {
+                for (name, w) in workloads[kind.index()].iter_mut() {
+                    w.advance(now, thresholds);
+                    if !w.exported() {
+                        continue;
+                    }
+                    let t = terminations
+                        .get(&(kind, &**name))
                         .copied()
-                        .zip(w.slow_total.iter().copied())
-                        .collect(),
-                    pod_termination_duration: w.termination.as_deref().cloned(),
-                    ready_duration: w.ready.as_deref().cloned(),
-                    complete_duration: w.complete.as_deref().cloned(),
-                    drain_tail: w.drain_tail.as_deref().cloned(),
-                });
+                        .unwrap_or_default();
+                    out.push(metrics(
+                        WorkloadKey::new(kind, &**ns, &**name),
+                        w,
+                        t,
+                        now,
+                        thresholds,
+                    ));
+                }
             }
         }
         out
@@ -146,10 +140,12 @@ impl Model {
     pub fn stats(&self) -> ModelStats {
         let mut stats = self.stats;
         for n in self.namespaces.values() {
-            stats.deployments += n
-                .workloads()
-                .filter(|(_, w)| w.deployment.is_some())
-                .count() as u64;
+            for (kind, _, w) in n.workloads() {
+                if w.object.is_some() {
+                    *stats.objects_of(kind) += 1;
+                }
+                stats.controllerrevisions += w.revisions.len() as u64;
+            }
             stats.replicasets += n.slots().filter(|(_, s)| s.exists).count() as u64;
             stats.pods += n.pod_count() as u64;
             stats.finished_pods += n.pods().filter(|(_, p)| p.finished).count() as u64
@@ -180,5 +176,49 @@ impl Terminating {
             self.overdue += 1;
         }
         self.oldest = Some(self.oldest.map_or(t.since(), |o| o.min(t.since())));
+    }
+}
+
+/// One workload's metric values at `now`, given its terminating pods.
+fn metrics(
+    key: WorkloadKey,
+    w: &Workload,
+    t: Terminating,
+    now: Timestamp,
+    thresholds: &[u64],
+) -> WorkloadMetrics {
+    let in_flight = w.rollout.as_ref().filter(|r| r.in_flight());
+    let object = w.object.as_ref();
+    let phase = match in_flight {
+        _ if object.is_some_and(Object::stalled) => Phase::Stalled,
+        _ if object.is_some_and(Object::paused) => Phase::Paused,
+        Some(r) if r.waits_for_people && t.count == 0 && object.is_some_and(Object::all_ready) => {
+            Phase::Waiting
+        }
+        Some(r) if r.ready.is_reached() => Phase::Draining,
+        Some(_) => Phase::Progressing,
+        None => Phase::Complete,
+    };
+    WorkloadMetrics {
+        key,
+        terminating_pods: t.count,
+        terminating_pods_overdue: t.overdue,
+        oldest_termination_seconds: t.oldest.map_or(0.0, |o| now.seconds_since(o).max(0.0)),
+        in_progress_seconds: in_flight.map_or(0.0, |r| r.age(now)),
+        phase,
+        revision: w.revision,
+        last_started_timestamp: w.last_started.map(Timestamp::as_secs_f64),
+        last_completed_timestamp: w.last_completed.map(Timestamp::as_secs_f64),
+        started_total: w.started_total,
+        superseded_total: w.superseded_total,
+        slow_total: thresholds
+            .iter()
+            .copied()
+            .zip(w.slow_total.iter().copied())
+            .collect(),
+        pod_termination_duration: w.termination.as_deref().cloned(),
+        ready_duration: w.ready.as_deref().cloned(),
+        complete_duration: w.complete.as_deref().cloned(),
+        drain_tail: w.drain_tail.as_deref().cloned(),
     }
 }

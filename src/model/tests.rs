@@ -4,6 +4,7 @@
 use super::*;
 
 mod hostile;
+mod kinds;
 
 /// The model's internals, for the tests that check nothing is left behind.
 impl Model {
@@ -56,6 +57,11 @@ impl Model {
 // ----- Builders --------------------------------------------------------------------------------
 
 /// Seconds after an arbitrary epoch, so scenarios read as "at 10 s".
+/// The configuration of the Deployment-only scenarios that feed lists by hand.
+fn deployments_only() -> ModelConfig {
+    ModelConfig::default().with_kinds(&[WorkloadKind::Deployment])
+}
+
 fn t(secs: f64) -> Timestamp {
     Timestamp::from_secs_f64(1_800_000_000.0 + secs)
 }
@@ -81,7 +87,7 @@ fn steady(revision: u64) -> DeploymentState {
         created: None,
         generation: revision as i64,
         observed_generation: revision as i64,
-        template: TemplateHash::default(),
+        template: TemplateHash(revision),
         strategy: UpdateStrategy::RollingUpdate,
         spec_replicas: 3,
         paused: false,
@@ -177,10 +183,31 @@ impl Cluster {
         pods: Vec<PodState>,
         done: Vec<FinishedPod>,
     ) -> Self {
-        let mut model = Model::new(ModelConfig::default());
+        Self::synced_with(ModelConfig::default(), at, deployments, rss, pods, done)
+    }
+
+    /// Every kind is watched by default; `cfg` may drop some (their lists are then not sent).
+    fn synced_with(
+        cfg: ModelConfig,
+        at: f64,
+        deployments: Vec<DeploymentState>,
+        rss: Vec<ReplicaSetState>,
+        pods: Vec<PodState>,
+        done: Vec<FinishedPod>,
+    ) -> Self {
+        let mut model = Model::new(cfg);
         model.handle(Event::Deployment(Change::Relisted(deployments)), t(at));
         model.handle(Event::ReplicaSet(Change::Relisted(rss)), t(at));
         model.handle(Event::Pod(Change::Relisted(pods)), t(at));
+        for e in [
+            Event::StatefulSet(Change::Relisted(vec![])),
+            Event::DaemonSet(Change::Relisted(vec![])),
+            Event::ControllerRevision(Change::Relisted(vec![])),
+        ] {
+            if model.config().watches(e.resource()) {
+                model.handle(e, t(at));
+            }
+        }
         assert!(!model.is_live(), "not live before every resource listed");
         model.handle(Event::FinishedPod(Change::Relisted(done)), t(at));
         assert!(model.is_live());
@@ -190,10 +217,17 @@ impl Cluster {
 
     /// The usual starting point: `shop/web` steady at revision 1 with three pods of `web-a`.
     fn steady_v1() -> Self {
-        Self::synced(
+        Self::steady_v1_with(ModelConfig::default())
+    }
+
+    fn steady_v1_with(cfg: ModelConfig) -> Self {
+        Self::synced_with(
+            cfg,
+            0.0,
             vec![steady(1)],
             vec![rs("a", 1, -1000.0)],
             vec![pod("a", 1), pod("a", 2), pod("a", 3)],
+            vec![],
         )
     }
 
@@ -487,26 +521,32 @@ fn scaling_moves_no_rollout_metric_but_its_terminations_count() {
 #[test]
 fn pause_holds_the_revision_until_resume_and_paused_time_counts_toward_age() {
     let mut c = Cluster::steady_v1();
-    // Paused, then the template edited: no revision yet.
-    let paused = |generation| DeploymentState {
+    // Paused (generation 2), then the template edited (3): nothing starts, no revision yet.
+    let paused = |generation, template| DeploymentState {
         generation,
+        template: TemplateHash(template),
         paused: true,
         progressing: progressing(ConditionStatus::Unknown, REASON_PAUSED, 1.0),
         ..steady(1)
     };
-    c.dep(1.0, paused(2)).dep(2.0, paused(3));
+    c.dep(1.0, paused(2, 1)).dep(2.0, paused(3, 2));
     let m = c.web(3.0);
     assert_eq!(
         (m.phase, m.started_total, m.in_progress_seconds),
         (Phase::Paused, 0, 0.0)
     );
-    // Resume: the revision comes with it.
-    c.dep(10.0, started(2)).rs(10.0, rs("b", 2, 10.0));
+    // Resume (generation 4, the template unchanged since 3): the rollout starts at this event.
+    let resumed = DeploymentState {
+        generation: 4,
+        observed_generation: 3,
+        ..started(2)
+    };
+    c.dep(10.0, resumed.clone()).rs(10.0, rs("b", 2, 10.0));
     assert_eq!(c.web(10.0).phase, Phase::Progressing);
     // Paused again in the middle of the rollout: the age keeps growing.
     let paused_mid = DeploymentState {
         paused: true,
-        ..started(2)
+        ..resumed
     };
     c.dep(11.0, paused_mid);
     let m = c.web(111.0);
@@ -577,7 +617,8 @@ fn slow_counts_superseded_rollouts_only_if_they_passed_the_threshold_first() {
 
 #[test]
 fn each_configured_slo_threshold_has_its_own_counter_and_bucket() {
-    let mut model = Model::new(ModelConfig::new(&[600, 300, 600]));
+    let mut model =
+        Model::new(ModelConfig::new(&[600, 300, 600]).with_kinds(&[WorkloadKind::Deployment]));
     assert_eq!(model.config().slo_thresholds(), &[300, 600]);
     assert!(model.config().buckets().contains(&300.0));
     for e in [
@@ -968,6 +1009,7 @@ fn a_deployment_recreated_under_the_same_name_starts_a_new_rollout() {
     c.dep(10.0, started(2));
     let recreated = DeploymentState {
         uid: "web-uid-2".into(),
+        created: Some(t(20.0)),
         ..started(1)
     };
     c.dep(20.0, recreated);
@@ -991,15 +1033,21 @@ fn pods_and_replicasets_arriving_before_their_owner_are_attributed_later() {
     // Then the ReplicaSet (its Deployment still unknown): not exported yet.
     c.rs(8.0, rs("a", 1, -10.0));
     assert!(c.find(8.0, "web").is_none());
-    // Then the Deployment.
-    c.dep(9.0, steady(1));
+    // Then the Deployment, created after the sync.
+    c.dep(
+        9.0,
+        DeploymentState {
+            created: Some(t(8.0)),
+            ..steady(1)
+        },
+    );
     let m = c.web(9.0);
     assert_eq!(count(&m.pod_termination_duration), 1);
     assert_secs(sum(&m.pod_termination_duration), 5.0);
     assert_eq!(m.terminating_pods, 1);
     assert_eq!(
         m.started_total, 1,
-        "a Deployment first seen live starts its first rollout"
+        "a Deployment created after the sync starts its first rollout"
     );
 }
 
@@ -1058,7 +1106,7 @@ fn the_model_is_empty_once_every_object_is_gone() {
 
 #[test]
 fn per_namespace_relists_sync_and_reconcile_only_their_namespace() {
-    let cfg = ModelConfig::default().with_namespaces(&["shop".into(), "blog".into()]);
+    let cfg = deployments_only().with_namespaces(&["shop".into(), "blog".into()]);
     let mut model = Model::new(cfg);
     let blog_dep = DeploymentState {
         key: ObjectKey::new("blog", "web"),
@@ -1108,7 +1156,7 @@ fn per_namespace_relists_sync_and_reconcile_only_their_namespace() {
 
 #[test]
 fn nothing_is_exported_before_every_resource_is_listed() {
-    let mut model = Model::new(ModelConfig::default());
+    let mut model = Model::new(deployments_only());
     model.handle(
         Event::Deployment(Change::Relisted(vec![started(2)])),
         t(0.0),
@@ -1201,7 +1249,7 @@ fn a_list_that_starts_again_keeps_what_it_applied_and_sweeps_at_its_end() {
 
 #[test]
 fn namespace_lists_in_flight_together_sweep_only_their_own_namespace() {
-    let cfg = ModelConfig::default().with_namespaces(&["shop".into(), "blog".into()]);
+    let cfg = deployments_only().with_namespaces(&["shop".into(), "blog".into()]);
     let mut model = Model::new(cfg);
     let in_blog = |p: PodState| PodState {
         key: ObjectKey::new("blog", p.key.name.clone()),

@@ -52,6 +52,11 @@ impl Timestamp {
     pub const fn plus_secs(self, secs: i64) -> Self {
         Self(self.0.saturating_add(secs.saturating_mul(1_000_000)))
     }
+
+    /// This time truncated to the whole second, to compare with the API server's timestamps.
+    pub const fn truncated(self) -> Self {
+        Self(self.0 - self.0.rem_euclid(1_000_000))
+    }
 }
 
 impl fmt::Display for Timestamp {

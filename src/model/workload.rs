@@ -1,22 +1,159 @@
-//! Everything the model keeps about one workload: its Deployment as last seen, the ReplicaSet
-//! slots it controls, its rollout in flight (or last one), its counters and histograms.
+//! Everything the model keeps about one workload: its object as last seen, the slots of its pods
+//! (ReplicaSets, or revisions), its ControllerRevisions, its rollout in flight (or last one), its
+//! counters and histograms; and what a rollout needs to know of each kind's object.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::namespace::Name;
-use super::{DeploymentState, Histogram, Rollout, Timestamp};
+use super::{
+    DaemonSetState, DeploymentState, Histogram, Rollout, StatefulSetState, TemplateHash, Timestamp,
+    Uid, UpdateStrategy,
+};
+
+/// A workload object as last seen, of any kind.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Object {
+    Deployment(DeploymentState),
+    StatefulSet(StatefulSetState),
+    DaemonSet(DaemonSetState),
+}
+
+impl Object {
+    pub fn uid(&self) -> Uid {
+        match self {
+            Object::Deployment(d) => d.uid,
+            Object::StatefulSet(s) => s.uid,
+            Object::DaemonSet(d) => d.uid,
+        }
+    }
+
+    pub fn generation(&self) -> i64 {
+        match self {
+            Object::Deployment(d) => d.generation,
+            Object::StatefulSet(s) => s.generation,
+            Object::DaemonSet(d) => d.generation,
+        }
+    }
+
+    pub fn template(&self) -> TemplateHash {
+        match self {
+            Object::Deployment(d) => d.template,
+            Object::StatefulSet(s) => s.template,
+            Object::DaemonSet(d) => d.template,
+        }
+    }
+
+    pub fn created(&self) -> Option<Timestamp> {
+        match self {
+            Object::Deployment(d) => d.created,
+            Object::StatefulSet(s) => s.created,
+            Object::DaemonSet(d) => d.created,
+        }
+    }
+
+    pub fn strategy(&self) -> UpdateStrategy {
+        match self {
+            Object::Deployment(d) => d.strategy,
+            Object::StatefulSet(s) => s.strategy,
+            Object::DaemonSet(d) => d.strategy,
+        }
+    }
+
+    /// A paused Deployment starts nothing until it is resumed.
+    pub fn paused(&self) -> bool {
+        matches!(self, Object::Deployment(d) if d.paused)
+    }
+
+    pub fn stalled(&self) -> bool {
+        matches!(self, Object::Deployment(d) if d.is_stalled())
+    }
+
+    /// kubectl's `rollout status` test of this kind (see each state's `passes_ready_test`).
+    pub fn passes_ready_test(&self) -> bool {
+        match self {
+            Object::Deployment(d) => d.passes_ready_test(),
+            Object::StatefulSet(s) => s.passes_ready_test(),
+            Object::DaemonSet(d) => d.passes_ready_test(),
+        }
+    }
+
+    /// A partitioned StatefulSet: pods at ordinals below it keep the old revision.
+    pub fn partition(&self) -> Option<i32> {
+        match self {
+            Object::StatefulSet(s) if s.strategy == UpdateStrategy::RollingUpdate => {
+                s.partition.filter(|&p| p > 0)
+            }
+            _ => None,
+        }
+    }
+
+    /// A StatefulSet's `rollingUpdate.partition` as written (absent: `None`).
+    pub fn spec_partition(&self) -> Option<i32> {
+        match self {
+            Object::StatefulSet(s) => s.partition,
+            _ => None,
+        }
+    }
+
+    /// Its rollouts replace pods only when people delete them (OnDelete).
+    pub fn waits_for_people(&self) -> bool {
+        self.strategy() == UpdateStrategy::OnDelete
+    }
+
+    /// Every desired pod is ready (a StatefulSet or DaemonSet rollout that is neither terminating
+    /// nor unready waits for people: phase `waiting`).
+    pub fn all_ready(&self) -> bool {
+        match self {
+            Object::Deployment(d) => d.available_replicas >= d.spec_replicas,
+            Object::StatefulSet(s) => s.ready_replicas >= s.spec_replicas,
+            Object::DaemonSet(d) => d.number_available >= d.desired_number_scheduled,
+        }
+    }
+}
+
+/// A ControllerRevision of a StatefulSet or DaemonSet, as the model keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct RevisionRecord {
+    pub revision: i64,
+    /// Its hash label (see [`super::ControllerRevisionState::hash`]).
+    pub hash: Option<Box<str>>,
+    pub created: Option<Timestamp>,
+    /// The ControllerRevision list that last listed it.
+    pub listed: u32,
+}
+
+/// A generation increase of the workload object, and whether a rollout started since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct GenerationRise {
+    /// Receive time of the event that showed it; `None` when it was not seen live (it happened
+    /// before the sync).
+    pub at: Option<Timestamp>,
+    /// A rollout started at or after it.
+    pub started: bool,
+}
 
 /// Everything the model keeps about one workload.
 #[derive(Clone, Debug)]
 pub(super) struct Workload {
-    /// The Deployment as last seen; `None` before it is seen and after it is deleted.
-    pub deployment: Option<DeploymentState>,
+    /// The object as last seen; `None` before it is seen and after it is deleted.
+    pub object: Option<Object>,
     /// It was seen and then deleted: its series stay until its last pod is gone.
     pub deleted: bool,
-    /// Names of the ReplicaSet slots this workload controls (live or still holding pods).
+    /// Names of the slots of its pods: the ReplicaSets a Deployment controls (live or still
+    /// holding pods), the revisions of a StatefulSet's or DaemonSet's pods.
     pub replicasets: BTreeSet<Name>,
-    /// The Deployment's revision as last seen.
+    /// A StatefulSet's or DaemonSet's ControllerRevisions, by name.
+    pub revisions: BTreeMap<Name, RevisionRecord>,
+    /// `kube_rollout_revision`: the Deployment's revision annotation, or the `revision` of a
+    /// StatefulSet's or DaemonSet's update revision.
     pub revision: Option<u64>,
+    /// What identifies the update revision the controller wrote last (see
+    /// [`super::milestones::update_revision`]): its change without a rollout is the fallback start.
+    pub update: Option<u64>,
+    /// The pod template of the most recently started rollout; at sync, the listed one.
+    pub baseline: Option<TemplateHash>,
+    /// The last generation increase seen.
+    pub rise: Option<GenerationRise>,
     pub rollout: Option<Rollout>,
     pub last_started: Option<Timestamp>,
     pub last_completed: Option<Timestamp>,
@@ -29,17 +166,21 @@ pub(super) struct Workload {
     pub ready: Option<Box<Histogram>>,
     pub complete: Option<Box<Histogram>>,
     pub drain_tail: Option<Box<Histogram>>,
-    /// The Deployment list that last listed it.
+    /// The workload list that last listed it.
     pub listed: u32,
 }
 
 impl Workload {
     pub fn new(thresholds: usize) -> Self {
         Self {
-            deployment: None,
+            object: None,
             deleted: false,
             replicasets: BTreeSet::new(),
+            revisions: BTreeMap::new(),
             revision: None,
+            update: None,
+            baseline: None,
+            rise: None,
             rollout: None,
             last_started: None,
             last_completed: None,
@@ -54,10 +195,10 @@ impl Workload {
         }
     }
 
-    /// Series exist for workloads whose Deployment was seen (ReplicaSets of Deployments outside
-    /// the exporter's scope create workloads that are never exported).
+    /// Series exist for workloads whose object was seen (ReplicaSets of Deployments outside the
+    /// exporter's scope create workloads that are never exported).
     pub fn exported(&self) -> bool {
-        self.deployment.is_some() || self.deleted
+        self.object.is_some() || self.deleted
     }
 
     pub fn in_flight(&mut self) -> Option<&mut Rollout> {
@@ -65,9 +206,14 @@ impl Workload {
     }
 
     /// Counts the rollout in flight as slow for each threshold its age has reached. With an
-    /// unknown start the age is a lower bound, so a count is still certain.
+    /// unknown start the age is a lower bound, so a count is still certain. A rollout that waits
+    /// for people (OnDelete) is never slow: its pace is theirs.
     pub fn advance(&mut self, now: Timestamp, thresholds: &[u64]) {
-        let Some(rollout) = self.rollout.as_mut().filter(|r| r.in_flight()) else {
+        let Some(rollout) = self
+            .rollout
+            .as_mut()
+            .filter(|r| r.in_flight() && !r.waits_for_people)
+        else {
             return;
         };
         let age = rollout.age(now);

@@ -19,7 +19,8 @@ use std::path::PathBuf;
 use kube_rollout_exporter::decode::{self, Object, ObjectSeed};
 use kube_rollout_exporter::error::ConvertError;
 use kube_rollout_exporter::model::{
-    Change, Event, FinishedPod, Model, ModelConfig, Phase, Timestamp, WorkloadKey, WorkloadMetrics,
+    Change, Event, FinishedPod, Histogram, Model, ModelConfig, Phase, Timestamp, WorkloadKey,
+    WorkloadKind, WorkloadMetrics,
 };
 use kube_rollout_exporter::watch;
 use serde_json::Value;
@@ -116,10 +117,39 @@ fn finished(pod: &Value) -> FinishedPod {
     decode::finished_pod(&mut o).expect("usable Pod")
 }
 
-const FULL: ObjectSeed = ObjectSeed::Deployment;
 const META: ObjectSeed = ObjectSeed::Meta;
 
-/// The initial relists of every resource, as the exporter's first sync delivers them.
+/// The workload kind a recording is of: the kind whose list it holds.
+pub fn recording_kind(scenario: &str) -> WorkloadKind {
+    let has = |file: &str| recording_dir(scenario).join(file).exists();
+    if has("list-statefulsets.json") {
+        WorkloadKind::StatefulSet
+    } else if has("list-daemonsets.json") {
+        WorkloadKind::DaemonSet
+    } else {
+        WorkloadKind::Deployment
+    }
+}
+
+/// The workload a recording is about: the one object of its kind's list.
+pub fn recording_workload(scenario: &str) -> WorkloadKey {
+    let kind = recording_kind(scenario);
+    let file = format!("list-{}s.json", kind.as_str());
+    let items = json(scenario, &file)["items"].clone();
+    let meta = &items[0]["metadata"];
+    let (Some(ns), Some(name)) = (meta["namespace"].as_str(), meta["name"].as_str()) else {
+        panic!("{file}: the first item has a namespace and a name");
+    };
+    WorkloadKey::new(kind, ns, name)
+}
+
+/// The model configuration a recording is replayed with: its kind only, as `--kinds` would.
+pub fn recording_config(scenario: &str) -> ModelConfig {
+    ModelConfig::default().with_kinds(&[recording_kind(scenario)])
+}
+
+/// The initial relists of every resource the recording's kind watches, as the exporter's first
+/// sync delivers them.
 pub fn initial_lists(scenario: &str) -> Vec<Event> {
     let finished_pods = json(scenario, "list-pods.json")["items"]
         .as_array()
@@ -128,47 +158,103 @@ pub fn initial_lists(scenario: &str) -> Vec<Event> {
         .filter(|p| is_finished(p))
         .map(finished)
         .collect();
-    vec![
-        Event::Deployment(Change::Relisted(list(
+    let mut lists = match recording_kind(scenario) {
+        WorkloadKind::Deployment => vec![
+            Event::Deployment(Change::Relisted(list(
+                scenario,
+                "list-deployments.json",
+                ObjectSeed::Deployment,
+                decode::deployment,
+            ))),
+            Event::ReplicaSet(Change::Relisted(list(
+                scenario,
+                "list-replicasets.meta.json",
+                META,
+                decode::replicaset,
+            ))),
+        ],
+        WorkloadKind::StatefulSet => vec![Event::StatefulSet(Change::Relisted(list(
             scenario,
-            "list-deployments.json",
-            FULL,
-            decode::deployment,
-        ))),
-        Event::ReplicaSet(Change::Relisted(list(
+            "list-statefulsets.json",
+            ObjectSeed::StatefulSet,
+            decode::statefulset,
+        )))],
+        WorkloadKind::DaemonSet => vec![Event::DaemonSet(Change::Relisted(list(
             scenario,
-            "list-replicasets.meta.json",
-            META,
-            decode::replicaset,
-        ))),
-        Event::Pod(Change::Relisted(list(
+            "list-daemonsets.json",
+            ObjectSeed::DaemonSet,
+            decode::daemonset,
+        )))],
+    };
+    if recording_kind(scenario) != WorkloadKind::Deployment {
+        lists.push(Event::ControllerRevision(Change::Relisted(list(
             scenario,
-            "list-pods.meta.json",
-            META,
-            decode::pod,
-        ))),
-        Event::FinishedPod(Change::Relisted(finished_pods)),
-    ]
+            "list-controllerrevisions.json",
+            ObjectSeed::ControllerRevision,
+            decode::controllerrevision,
+        ))));
+    }
+    lists.push(Event::Pod(Change::Relisted(list(
+        scenario,
+        "list-pods.meta.json",
+        META,
+        decode::pod,
+    ))));
+    lists.push(Event::FinishedPod(Change::Relisted(finished_pods)));
+    lists
 }
 
 /// Every watch event of the recording, merged by receive time (ties keep stream order).
 pub fn watch_events(scenario: &str) -> Vec<(Timestamp, Event)> {
     let mut events = Vec::new();
-    for (t, c) in watch(
-        scenario,
-        "watch-deployments.jsonl",
-        FULL,
-        decode::deployment,
-    ) {
-        events.push((t, Event::Deployment(c)));
-    }
-    for (t, c) in watch(
-        scenario,
-        "watch-replicasets.meta.jsonl",
-        META,
-        decode::replicaset,
-    ) {
-        events.push((t, Event::ReplicaSet(c)));
+    match recording_kind(scenario) {
+        WorkloadKind::Deployment => {
+            for (t, c) in watch(
+                scenario,
+                "watch-deployments.jsonl",
+                ObjectSeed::Deployment,
+                decode::deployment,
+            ) {
+                events.push((t, Event::Deployment(c)));
+            }
+            for (t, c) in watch(
+                scenario,
+                "watch-replicasets.meta.jsonl",
+                META,
+                decode::replicaset,
+            ) {
+                events.push((t, Event::ReplicaSet(c)));
+            }
+        }
+        kind => {
+            if kind == WorkloadKind::StatefulSet {
+                for (t, c) in watch(
+                    scenario,
+                    "watch-statefulsets.jsonl",
+                    ObjectSeed::StatefulSet,
+                    decode::statefulset,
+                ) {
+                    events.push((t, Event::StatefulSet(c)));
+                }
+            } else {
+                for (t, c) in watch(
+                    scenario,
+                    "watch-daemonsets.jsonl",
+                    ObjectSeed::DaemonSet,
+                    decode::daemonset,
+                ) {
+                    events.push((t, Event::DaemonSet(c)));
+                }
+            }
+            for (t, c) in watch(
+                scenario,
+                "watch-controllerrevisions.jsonl",
+                ObjectSeed::ControllerRevision,
+                decode::controllerrevision,
+            ) {
+                events.push((t, Event::ControllerRevision(c)));
+            }
+        }
     }
     for (t, c) in watch(scenario, "watch-pods.meta.jsonl", META, decode::pod) {
         events.push((t, Event::Pod(c)));
@@ -179,9 +265,9 @@ pub fn watch_events(scenario: &str) -> Vec<(Timestamp, Event)> {
         let kind = v["type"].as_str().expect("event type");
         let f = finished(&v["object"]);
         let event = match kind {
-            "DELETED" if in_finished_set.remove(&f.key) => Change::Deleted(f),
+            "DELETED" if in_finished_set.remove(&f.uid) => Change::Deleted(f),
             _ if is_finished(&v["object"]) && kind != "DELETED" => {
-                in_finished_set.insert(f.key.clone());
+                in_finished_set.insert(f.uid);
                 Change::Applied(f)
             }
             _ => continue,
@@ -203,12 +289,45 @@ pub struct Replay {
     pub max_terminating: u64,
     /// The metrics after the last event.
     pub last: WorkloadMetrics,
+    /// The metrics after each event, with its receive time.
+    pub history: Vec<(Timestamp, WorkloadMetrics)>,
 }
 
-/// Replays a recording for workload `shop/web`; lists are delivered at `list_time`.
+impl Replay {
+    /// The start of each rollout: the workload's start time after each event that started one.
+    pub fn starts(&self) -> Vec<Timestamp> {
+        let mut started = 0;
+        let mut starts = Vec::new();
+        for (_, m) in &self.history {
+            if m.started_total > started {
+                started = m.started_total;
+                let at = m.last_started_timestamp.expect("a start");
+                starts.push(Timestamp::from_secs_f64(at));
+            }
+        }
+        starts
+    }
+
+    /// Each observation of one histogram, in order, from the changes of its count and sum.
+    pub fn observations(&self, h: impl Fn(&WorkloadMetrics) -> &Option<Histogram>) -> Vec<f64> {
+        let (mut count, mut sum) = (0, 0.0);
+        let mut seen = Vec::new();
+        for (_, m) in &self.history {
+            let Some(now) = h(m) else { continue };
+            if now.count() > count {
+                assert_eq!(now.count(), count + 1, "one observation per event");
+                seen.push(now.sum() - sum);
+                (count, sum) = (now.count(), now.sum());
+            }
+        }
+        seen
+    }
+}
+
+/// Replays a recording for its workload; lists are delivered at `list_time`.
 pub fn replay(scenario: &str, list_time: Timestamp) -> Replay {
-    let wk = WorkloadKey::deployment("shop", "web");
-    let mut model = Model::new(ModelConfig::default());
+    let wk = recording_workload(scenario);
+    let mut model = Model::new(recording_config(scenario));
     for event in initial_lists(scenario) {
         model.handle(event, list_time);
     }
@@ -216,11 +335,12 @@ pub fn replay(scenario: &str, list_time: Timestamp) -> Replay {
     let find = |snap: Vec<WorkloadMetrics>| {
         snap.into_iter()
             .find(|m| m.key == wk)
-            .expect("shop/web is exported")
+            .unwrap_or_else(|| panic!("{wk:?} is exported"))
     };
     let mut last = find(model.snapshot(list_time));
     let mut phases = vec![(list_time, last.phase)];
     let mut drains = Vec::new();
+    let mut history = Vec::new();
     let mut max_terminating = last.terminating_pods;
     for (t, event) in watch_events(scenario) {
         model.handle(event, t);
@@ -237,6 +357,7 @@ pub fn replay(scenario: &str, list_time: Timestamp) -> Replay {
             drains.push((t, sum(&now) - sum(&last)));
         }
         max_terminating = max_terminating.max(now.terminating_pods);
+        history.push((t, now.clone()));
         last = now;
     }
     Replay {
@@ -245,6 +366,7 @@ pub fn replay(scenario: &str, list_time: Timestamp) -> Replay {
         drains,
         max_terminating,
         last,
+        history,
     }
 }
 

@@ -46,7 +46,7 @@ fn pods_outside_deployments_are_ignored_in_either_arrival_order() {
             replicaset_owner: None,
         },
         Case {
-            name: "a StatefulSet",
+            name: "a StatefulSet (not watched)",
             pod_owner: Some(("StatefulSet", "db")),
             replicaset_owner: None,
         },
@@ -78,7 +78,8 @@ fn pods_outside_deployments_are_ignored_in_either_arrival_order() {
                 revision: Some(1),
                 created: Some(t(-5.0)),
             });
-            let mut c = Cluster::steady_v1();
+            // Only Deployments watched: a StatefulSet's pods are outside too.
+            let mut c = Cluster::steady_v1_with(deployments_only());
             if replicaset_first && let Some(r) = &replicaset {
                 c.rs(0.5, r.clone());
             }
@@ -776,10 +777,22 @@ fn a_deployment_created_again_while_its_old_replicaset_lingers_still_sees_that_r
         uid: "web-uid-2".into(),
         ..d
     };
-    c.dep(11.0, again(started(1)))
-        .rs(11.0, rs("b", 1, 11.0))
-        .pod(11.5, pod("b", 1));
-    c.dep(12.0, again(ready(1)));
+    c.dep(
+        11.0,
+        again(DeploymentState {
+            created: Some(t(11.0)),
+            ..started(1)
+        }),
+    )
+    .rs(11.0, rs("b", 1, 11.0))
+    .pod(11.5, pod("b", 1));
+    c.dep(
+        12.0,
+        again(DeploymentState {
+            created: Some(t(11.0)),
+            ..ready(1)
+        }),
+    );
     let m = c.web(12.0);
     assert_eq!(m.started_total, 1, "the new Deployment starts afresh");
     assert_eq!(m.phase, Phase::Draining, "web-a-1 still runs");
