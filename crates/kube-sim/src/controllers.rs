@@ -1295,6 +1295,8 @@ pub(super) fn terminated(mut pod: Pod, now: f64) -> Pod {
                     reason: Some("Completed".into()),
                     started_at: started,
                     finished_at: Some(Time(clock::now_timestamp(now))),
+                    // The kubelet names the container that exited, as in every recording.
+                    container_id: cs.container_id.clone(),
                     ..Default::default()
                 }),
                 ..Default::default()
