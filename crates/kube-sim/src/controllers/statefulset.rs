@@ -11,8 +11,8 @@
 //! a pod it just deleted for the update (so the first status after a template change already has
 //! `currentReplicas` one lower), while a pod it just created is not counted until the next sync
 //! (the recording shows `replicas` drop to 2 and return to 3 with `updatedReplicas` one higher).
-//! `currentRevision` becomes `updateRevision` in the same write that sees every pod updated and
-//! Ready. Zero counts are omitted; `collisionCount: 0` is written.
+//! `currentRevision` becomes `updateRevision` in the same write that sees every desired pod
+//! updated and Ready. Zero counts are omitted; `collisionCount: 0` is written.
 
 use std::collections::BTreeMap;
 
@@ -151,9 +151,12 @@ impl World {
         let mut counts = count(&pods, &revs.current_name(), &revs.update_name());
         self.statefulset_step(&set, &spec, &stored, &pods, &revs, &mut counts, now);
 
+        // completeRollingUpdate, against the desired replicas: the status a pod creation leaves
+        // behind (replicas one short, every counted pod updated and ready) switches nothing.
         let (rolling, _) = strategy(&spec);
+        let want = spec.replicas.unwrap_or(1).max(0);
         let mut current_name = revs.current_name();
-        if rolling && counts.updated == counts.replicas && counts.ready == counts.replicas {
+        if rolling && counts.updated == want && counts.ready == want && counts.replicas == want {
             counts.current = counts.updated;
             current_name = revs.update_name();
         }
