@@ -48,7 +48,7 @@ pub use faults::{ErrorFault, FaultSwitch, Faults};
 pub use store::{Key, Kind, Object, TEMPLATE_GENERATION};
 pub use workloads::{SimDaemonSet, SimNode, SimStatefulSet};
 
-use controllers::World;
+pub use controllers::World;
 use store::Store;
 
 /// Errors of the simulated cluster.
