@@ -46,10 +46,13 @@ pub const DRAIN_SECONDS: &str = "lab.example/drain-seconds";
 pub const NODE_NAME: &str = "sim-node";
 
 pub use daemonset::POD_TEMPLATE_GENERATION;
+pub(crate) use daemonset::daemon_pod;
 pub use nodes::node_object;
 pub use revision::{
     CONTROLLER_REVISION_HASH, STATEFULSET_REVISION_HASH, revision_hash, revision_template,
 };
+pub(crate) use revision::{Owner, revision_object};
+pub(crate) use statefulset::statefulset_pod;
 pub use statefulset::{POD_INDEX, STATEFULSET_POD_NAME};
 
 /// Defaults of the kubelet stand-in and the controllers.

@@ -280,8 +280,7 @@ impl World {
         });
     }
 
-    /// A daemon pod for one node, as `syncNodes` creates it: the template with the revision hash
-    /// and template generation labels, aimed at the node, with the daemon tolerations.
+    /// A daemon pod for one node, named as generateName names it.
     fn daemon_pod(
         &mut self,
         ds: &DaemonSet,
@@ -290,45 +289,63 @@ impl World {
         hash: &str,
         generation: &str,
     ) -> Pod {
-        let ds_name = ds.metadata.name.clone().unwrap_or_default();
-        let template = &spec.template;
-        let mut meta = template.metadata.clone().unwrap_or_default();
-        meta.labels = Some(labels_with(
-            template,
-            &[
-                (CONTROLLER_REVISION_HASH, hash.to_string()),
-                (POD_TEMPLATE_GENERATION, generation.to_string()),
-            ],
-        ));
-        meta.name = Some(format!("{ds_name}-{}", self.suffix()));
-        meta.generate_name = Some(format!("{ds_name}-"));
-        meta.namespace = ds.metadata.namespace.clone();
-        meta.owner_references = Some(vec![controller_ref("apps/v1", "DaemonSet", &ds.metadata)]);
-        let mut pod_spec = template.spec.clone().unwrap_or_default();
-        let affinity = pod_spec.affinity.get_or_insert_with(Affinity::default);
-        affinity
-            .node_affinity
-            .get_or_insert_with(NodeAffinity::default)
-            .required_during_scheduling_ignored_during_execution = Some(NodeSelector {
-            node_selector_terms: vec![NodeSelectorTerm {
-                match_expressions: None,
-                match_fields: Some(vec![NodeSelectorRequirement {
-                    key: "metadata.name".into(),
-                    operator: "In".into(),
-                    values: Some(vec![node.to_string()]),
-                }]),
-            }],
-        });
-        pod_spec.tolerations = Some(daemon_tolerations(spec));
-        Pod {
-            metadata: meta,
-            spec: Some(admit(pod_spec)),
-            status: Some(PodStatus {
-                phase: Some("Pending".into()),
-                qos_class: Some("BestEffort".into()),
-                ..Default::default()
-            }),
-        }
+        let name = format!(
+            "{}-{}",
+            ds.metadata.name.as_deref().unwrap_or_default(),
+            self.suffix()
+        );
+        daemon_pod(ds, spec, node, hash, generation, name)
+    }
+}
+
+/// A daemon pod for one node, as `syncNodes` creates it: the template with the revision hash and
+/// template generation labels, aimed at the node, with the daemon tolerations.
+pub(crate) fn daemon_pod(
+    ds: &DaemonSet,
+    spec: &DaemonSetSpec,
+    node: &str,
+    hash: &str,
+    generation: &str,
+    name: String,
+) -> Pod {
+    let ds_name = ds.metadata.name.clone().unwrap_or_default();
+    let template = &spec.template;
+    let mut meta = template.metadata.clone().unwrap_or_default();
+    meta.labels = Some(labels_with(
+        template,
+        &[
+            (CONTROLLER_REVISION_HASH, hash.to_string()),
+            (POD_TEMPLATE_GENERATION, generation.to_string()),
+        ],
+    ));
+    meta.name = Some(name);
+    meta.generate_name = Some(format!("{ds_name}-"));
+    meta.namespace = ds.metadata.namespace.clone();
+    meta.owner_references = Some(vec![controller_ref("apps/v1", "DaemonSet", &ds.metadata)]);
+    let mut pod_spec = template.spec.clone().unwrap_or_default();
+    let affinity = pod_spec.affinity.get_or_insert_with(Affinity::default);
+    affinity
+        .node_affinity
+        .get_or_insert_with(NodeAffinity::default)
+        .required_during_scheduling_ignored_during_execution = Some(NodeSelector {
+        node_selector_terms: vec![NodeSelectorTerm {
+            match_expressions: None,
+            match_fields: Some(vec![NodeSelectorRequirement {
+                key: "metadata.name".into(),
+                operator: "In".into(),
+                values: Some(vec![node.to_string()]),
+            }]),
+        }],
+    });
+    pod_spec.tolerations = Some(daemon_tolerations(spec));
+    Pod {
+        metadata: meta,
+        spec: Some(admit(pod_spec)),
+        status: Some(PodStatus {
+            phase: Some("Pending".into()),
+            qos_class: Some("BestEffort".into()),
+            ..Default::default()
+        }),
     }
 }
 

@@ -22,7 +22,7 @@ pub const STATEFULSET_REVISION_HASH: &str = "controller.kubernetes.io/hash";
 pub const CONTROLLER_REVISION_HASH: &str = "controller-revision-hash";
 
 /// The workload a revision belongs to, and what its revisions copy from it.
-pub(super) struct Owner<'a> {
+pub(crate) struct Owner<'a> {
     /// `StatefulSet` or `DaemonSet`.
     pub kind: &'static str,
     pub meta: &'a ObjectMeta,
@@ -128,42 +128,11 @@ impl World {
                 _ => None,
             };
         }
-        let hash = revision_hash(&data);
-        let owner_name = owner.meta.name.clone().unwrap_or_default();
-        let name = format!("{owner_name}-{hash}");
-        let namespace = owner.meta.namespace.clone().unwrap_or_default();
-        if self
-            .store
-            .get(Kind::ControllerRevision, &(namespace, name.clone()))
-            .is_some()
-        {
+        let revision = revision_object(owner, max + 1);
+        let key = key_of(&revision.metadata);
+        if self.store.get(Kind::ControllerRevision, &key).is_some() {
             return None;
         }
-        let mut labels = owner
-            .template
-            .metadata
-            .as_ref()
-            .and_then(|m| m.labels.clone())
-            .unwrap_or_default();
-        labels.insert(owner.hash_label().into(), hash);
-        // The DaemonSet controller copies the DaemonSet's annotations (its template generation);
-        // the StatefulSet controller copies none.
-        let annotations = match owner.kind {
-            "DaemonSet" => owner.meta.annotations.clone(),
-            _ => None,
-        };
-        let revision = ControllerRevision {
-            metadata: ObjectMeta {
-                name: Some(name),
-                namespace: owner.meta.namespace.clone(),
-                labels: Some(labels),
-                annotations,
-                owner_references: Some(vec![controller_ref("apps/v1", owner.kind, owner.meta)]),
-                ..Default::default()
-            },
-            data: Some(RawExtension(data)),
-            revision: max + 1,
-        };
         match &*self.store.create(Object::ControllerRevision(revision)) {
             Object::ControllerRevision(r) => Some(r.clone()),
             _ => None,
@@ -193,7 +162,33 @@ impl World {
     }
 }
 
-/// Template labels plus one more, as pods and revisions carry them.
+/// A new ControllerRevision of the owner's template: named by its hash, labelled with the
+/// template's labels and the hash (under the kind's own label), the DaemonSet controller copying
+/// the DaemonSet's annotations (its template generation) and the StatefulSet controller none.
+pub(crate) fn revision_object(owner: &Owner, revision: i64) -> ControllerRevision {
+    let data = revision_data(owner.template);
+    let hash = revision_hash(&data);
+    let owner_name = owner.meta.name.clone().unwrap_or_default();
+    let labels = labels_with(owner.template, &[(owner.hash_label(), hash.clone())]);
+    let annotations = match owner.kind {
+        "DaemonSet" => owner.meta.annotations.clone(),
+        _ => None,
+    };
+    ControllerRevision {
+        metadata: ObjectMeta {
+            name: Some(format!("{owner_name}-{hash}")),
+            namespace: owner.meta.namespace.clone(),
+            labels: Some(labels),
+            annotations,
+            owner_references: Some(vec![controller_ref("apps/v1", owner.kind, owner.meta)]),
+            ..Default::default()
+        },
+        data: Some(RawExtension(data)),
+        revision,
+    }
+}
+
+/// Template labels plus more, as pods and revisions carry them.
 pub(super) fn labels_with(
     template: &PodTemplateSpec,
     extra: &[(&str, String)],

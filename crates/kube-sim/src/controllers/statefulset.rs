@@ -308,7 +308,7 @@ impl World {
 
 /// A pod as `newStatefulSetPod` makes it: named by ordinal, labelled with its name, index and
 /// revision, its hostname and subdomain for the Service's DNS.
-fn statefulset_pod(
+pub(crate) fn statefulset_pod(
     set: &StatefulSet,
     spec: &StatefulSetSpec,
     template: &PodTemplateSpec,
