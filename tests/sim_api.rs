@@ -3008,3 +3008,47 @@ async fn deleting_a_statefulset_cascades_to_revisions_and_pods() {
         "already gone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_statefulsets_and_daemonsets_are_what_the_controllers_would_keep() {
+    // Filled in bulk, then left to the controllers: a steady state they leave alone.
+    let sim = start().await;
+    let spec = kube_sim::BulkSpec::pods(20).with_kinds(2, 2, 3);
+    assert_eq!(spec.total_pods(), 20 + 20 + 6);
+    sim.populate(&spec).expect("populate");
+    let versions = |sim: &SimCluster| {
+        sim.with_world(|w| {
+            [
+                Kind::StatefulSet,
+                Kind::DaemonSet,
+                Kind::ControllerRevision,
+                Kind::Node,
+            ]
+            .iter()
+            .flat_map(|k| w.store.list(*k))
+            .map(|o| (o.key(), o.meta().resource_version.clone()))
+            .collect::<Vec<_>>()
+        })
+        .expect("world")
+    };
+    let before = versions(&sim);
+    assert_eq!(before.len(), 2 + 2 + 4 + 3);
+    quiet(&sim).await;
+    assert_eq!(versions(&sim), before, "the controllers changed nothing");
+    let addr = sim.addr();
+    let sets = http::get(addr, "/apis/apps/v1/statefulsets", JSON)
+        .await
+        .json();
+    assert_eq!(sets["items"][0]["status"]["readyReplicas"], 10);
+    let pods = http::get(
+        addr,
+        &format!(
+            "/api/v1/pods?labelSelector={}",
+            enc(CONTROLLER_REVISION_HASH)
+        ),
+        META_LIST,
+    )
+    .await
+    .json();
+    assert_eq!(names(&pods).len(), 26);
+}
