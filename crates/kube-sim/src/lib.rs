@@ -5,8 +5,9 @@
 //! [`SimCluster::start`] binds an ephemeral loopback port, serves the API (`api.rs`) over a store
 //! (`store.rs`) that simulated controllers and a kubelet stand-in (`controllers.rs`) drive on the
 //! real clock, and writes a kubeconfig pointing at it. Tests change the cluster through the small
-//! API here (set an image, scale, pause, roll back, delete, make a pod stuck) and wait for
-//! conditions with deadlines. Dropping the cluster stops every task it started.
+//! API here (create Deployments, StatefulSets and DaemonSets, add and remove nodes, set an image,
+//! scale, pause, set a partition, roll back, delete, make a pod stuck) and wait for conditions
+//! with deadlines. Dropping the cluster stops every task it started.
 
 #![forbid(unsafe_code)]
 
