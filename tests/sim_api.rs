@@ -2275,3 +2275,780 @@ async fn a_write_to_an_object_already_gone_does_not_bring_it_back() {
         "no event brings {pod} back: {later:#?}"
     );
 }
+
+// ----- StatefulSets, DaemonSets, ControllerRevisions, Nodes ------------------------------------
+
+use kube_sim::{
+    CONTROLLER_REVISION_HASH, STATEFULSET_POD_NAME, STATEFULSET_REVISION_HASH, SimDaemonSet,
+    SimNode, SimStatefulSet, World,
+};
+
+/// A StatefulSet that starts and drains fast.
+fn quick_sts(namespace: &str, name: &str) -> SimStatefulSet {
+    SimStatefulSet::new(namespace, name)
+        .start_seconds(0.1)
+        .drain_seconds(0.2)
+}
+
+/// A DaemonSet that starts and drains fast.
+fn quick_ds(namespace: &str, name: &str) -> SimDaemonSet {
+    SimDaemonSet::new(namespace, name)
+        .start_seconds(0.1)
+        .drain_seconds(0.2)
+}
+
+/// The pods a workload (by its `app` label) has in `ns`: all on `img`, Running and Ready, none
+/// terminating, `n` of them.
+fn workload_pods_at(w: &World, ns: &str, app: &str, img: &str, n: usize) -> bool {
+    let pods = app_pods(w.store.pods(), ns, app);
+    pods.len() == n
+        && pods.iter().all(|p| {
+            image(p) == Some(img)
+                && pod_phase(p) == "Running"
+                && pod_ready(p)
+                && p.metadata.deletion_timestamp.is_none()
+        })
+}
+
+/// The StatefulSet is rolled out to `img`: its pods, and a status that says so.
+fn sts_rolled_out(w: &World, ns: &str, name: &str, img: &str) -> bool {
+    let Some(s) = w.store.statefulsets().find(|s| {
+        s.metadata.namespace.as_deref() == Some(ns) && s.metadata.name.as_deref() == Some(name)
+    }) else {
+        return false;
+    };
+    let replicas = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let st = s.status.clone().unwrap_or_default();
+    workload_pods_at(w, ns, name, img, replicas as usize)
+        && st.observed_generation == s.metadata.generation
+        && st.ready_replicas.unwrap_or(0) == replicas
+        && st.updated_replicas.unwrap_or(0) == replicas
+        && st.replicas == replicas
+}
+
+/// The DaemonSet runs `img` on `nodes` nodes, and its status says so.
+fn ds_rolled_out(w: &World, ns: &str, name: &str, img: &str, nodes: i32) -> bool {
+    let Some(d) = w.store.daemonsets().find(|d| {
+        d.metadata.namespace.as_deref() == Some(ns) && d.metadata.name.as_deref() == Some(name)
+    }) else {
+        return false;
+    };
+    let st = d.status.clone().unwrap_or_default();
+    workload_pods_at(w, ns, name, img, nodes as usize)
+        && st.observed_generation == d.metadata.generation
+        && st.desired_number_scheduled == nodes
+        && st.current_number_scheduled == nodes
+        && st.updated_number_scheduled.unwrap_or(0) == nodes
+        && st.number_available.unwrap_or(0) == nodes
+}
+
+async fn wait_sts(sim: &SimCluster, ns: &str, name: &str, img: &str) {
+    sim.wait_for(
+        &format!("{ns}/{name} rolled out to {img}"),
+        Duration::from_secs(20),
+        |w| sts_rolled_out(w, ns, name, img),
+    )
+    .await
+    .expect("StatefulSet rolled out");
+}
+
+async fn wait_ds(sim: &SimCluster, ns: &str, name: &str, img: &str, nodes: i32) {
+    sim.wait_for(
+        &format!("{ns}/{name} on {nodes} nodes at {img}"),
+        Duration::from_secs(20),
+        |w| ds_rolled_out(w, ns, name, img, nodes),
+    )
+    .await
+    .expect("DaemonSet rolled out");
+}
+
+/// The ControllerRevisions of one owner as (name, revision, creationTimestamp), by revision.
+fn revisions_of(sim: &SimCluster, owner: &str) -> Vec<(String, i64, String)> {
+    let mut v: Vec<(String, i64, String)> = sim
+        .with_world(|w| {
+            w.store
+                .controller_revisions()
+                .filter(|r| {
+                    r.metadata
+                        .owner_references
+                        .as_ref()
+                        .is_some_and(|o| o.iter().any(|o| o.name == owner))
+                })
+                .map(|r| {
+                    (
+                        r.metadata.name.clone().unwrap_or_default(),
+                        r.revision,
+                        format!("{:?}", r.metadata.creation_timestamp),
+                    )
+                })
+                .collect()
+        })
+        .expect("world");
+    v.sort_by_key(|r| r.1);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_kinds_list_and_get_cluster_wide_namespaced_and_metadata_only() {
+    let sim = start().await;
+    sim.add_node(&SimNode::new("node-a")).expect("node");
+    sim.add_node(&SimNode::new("node-b")).expect("node");
+    sim.create_statefulset(&quick_sts("db", "pg").replicas(2))
+        .expect("sts");
+    sim.create_daemonset(&quick_ds("infra", "agent"))
+        .expect("ds");
+    wait_sts(&sim, "db", "pg", V1).await;
+    wait_ds(&sim, "infra", "agent", V1, 2).await;
+    let addr = sim.addr();
+    for (path, kind, want) in [
+        (
+            "/apis/apps/v1/statefulsets",
+            "StatefulSetList",
+            vec!["db/pg"],
+        ),
+        (
+            "/apis/apps/v1/namespaces/db/statefulsets",
+            "StatefulSetList",
+            vec!["db/pg"],
+        ),
+        (
+            "/apis/apps/v1/daemonsets",
+            "DaemonSetList",
+            vec!["infra/agent"],
+        ),
+        (
+            "/apis/apps/v1/namespaces/db/daemonsets",
+            "DaemonSetList",
+            vec![],
+        ),
+        ("/api/v1/nodes", "NodeList", vec!["/node-a", "/node-b"]),
+    ] {
+        let list = http::get(addr, path, JSON).await;
+        assert_eq!(list.status, 200, "{path}");
+        let v = list.json();
+        assert_eq!(v["kind"], kind, "{path}");
+        assert_eq!(names(&v), want, "{path}");
+        let meta = http::get(addr, path, META_LIST).await.json();
+        assert_eq!(meta["kind"], "PartialObjectMetadataList", "{path}");
+        assert_eq!(names(&meta), want, "{path}");
+    }
+    // Revisions: one per workload, the kind's own hash label, an owner, data and a revision.
+    let revs = http::get(addr, "/apis/apps/v1/controllerrevisions", JSON)
+        .await
+        .json();
+    assert_eq!(revs["kind"], "ControllerRevisionList");
+    let items = revs["items"].as_array().expect("items");
+    assert_eq!(items.len(), 2);
+    for r in items {
+        assert_eq!(r["revision"], 1);
+        assert!(r.get("kind").is_none(), "list items carry no kind");
+        assert!(r["metadata"].get("generation").is_none());
+        assert_eq!(r["data"]["spec"]["template"]["$patch"], "replace");
+        let owner = &r["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["controller"], true);
+        let hash_label = match owner["kind"].as_str() {
+            Some("StatefulSet") => STATEFULSET_REVISION_HASH,
+            _ => CONTROLLER_REVISION_HASH,
+        };
+        let hash = r["metadata"]["labels"][hash_label].as_str().expect("hash");
+        assert_eq!(
+            v_name(r),
+            format!("{}-{hash}", owner["name"].as_str().unwrap_or_default())
+        );
+    }
+    let ns_revs = http::get(
+        addr,
+        "/apis/apps/v1/namespaces/db/controllerrevisions",
+        META_LIST,
+    )
+    .await
+    .json();
+    assert_eq!(names(&ns_revs).len(), 1);
+    assert_eq!(ns_revs["items"][0]["kind"], "PartialObjectMetadata");
+    // GETs: namespaced kinds under their namespace, nodes without one.
+    let node = http::get(addr, "/api/v1/nodes/node-a", JSON).await;
+    assert_eq!(node.status, 200);
+    let node = node.json();
+    assert_eq!(
+        (&node["kind"], &node["apiVersion"]),
+        (&"Node".into(), &"v1".into())
+    );
+    assert!(node["metadata"].get("namespace").is_none());
+    let sts = http::get(addr, "/apis/apps/v1/namespaces/db/statefulsets/pg", META).await;
+    assert_eq!(sts.json()["kind"], "PartialObjectMetadata");
+    let rev_name = v_name(&ns_revs["items"][0]);
+    let rev = http::get(
+        addr,
+        &format!("/apis/apps/v1/namespaces/db/controllerrevisions/{rev_name}"),
+        JSON,
+    )
+    .await
+    .json();
+    assert_eq!(rev["kind"], "ControllerRevision");
+    let missing = http::get(addr, "/api/v1/nodes/nope", JSON).await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.json()["message"], "nodes \"nope\" not found");
+    let missing = http::get(addr, "/apis/apps/v1/namespaces/db/daemonsets/nope", JSON).await;
+    assert_eq!(
+        missing.json()["message"],
+        "daemonsets.apps \"nope\" not found"
+    );
+    // A cluster-scoped kind has no namespaced path, nor a namespace field.
+    assert_eq!(
+        http::get(addr, "/api/v1/namespaces/db/nodes", JSON)
+            .await
+            .status,
+        404
+    );
+    let by_ns = http::get(
+        addr,
+        &format!(
+            "/api/v1/nodes?fieldSelector={}",
+            enc("metadata.namespace=x")
+        ),
+        JSON,
+    )
+    .await;
+    assert_eq!(by_ns.status, 400);
+    let by_name = http::get(
+        addr,
+        &format!(
+            "/api/v1/nodes?fieldSelector={}",
+            enc("metadata.name=node-b")
+        ),
+        JSON,
+    )
+    .await
+    .json();
+    assert_eq!(names(&by_name), vec!["/node-b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_selectors_pick_revisions_and_pods_by_their_kind_specific_labels() {
+    let sim = start().await;
+    sim.add_node(&SimNode::new("node-a")).expect("node");
+    sim.create_statefulset(&quick_sts("db", "pg")).expect("sts");
+    sim.create_daemonset(&quick_ds("db", "agent")).expect("ds");
+    wait_sts(&sim, "db", "pg", V1).await;
+    wait_ds(&sim, "db", "agent", V1, 1).await;
+    let addr = sim.addr();
+    let get = |path: String| async move { http::get(addr, &path, JSON).await.json() };
+    // StatefulSet revisions carry controller.kubernetes.io/hash, DaemonSet ones
+    // controller-revision-hash.
+    let sts_revs = get(format!(
+        "/apis/apps/v1/controllerrevisions?labelSelector={}",
+        enc(STATEFULSET_REVISION_HASH)
+    ))
+    .await;
+    let sts_rev = names(&sts_revs);
+    assert_eq!(sts_rev.len(), 1);
+    assert!(sts_rev[0].starts_with("db/pg-"));
+    let ds_revs = get(format!(
+        "/apis/apps/v1/controllerrevisions?labelSelector={}",
+        enc(CONTROLLER_REVISION_HASH)
+    ))
+    .await;
+    let ds_rev = names(&ds_revs);
+    assert_eq!(ds_rev.len(), 1);
+    assert!(ds_rev[0].starts_with("db/agent-"));
+    // Pods by revision: the StatefulSet's pods carry the whole revision name, the DaemonSet's
+    // the hash only.
+    let sts_rev_name = sts_rev[0].trim_start_matches("db/").to_string();
+    let pods = get(format!(
+        "/api/v1/namespaces/db/pods?labelSelector={}",
+        enc(&format!("{CONTROLLER_REVISION_HASH}={sts_rev_name}"))
+    ))
+    .await;
+    assert_eq!(names(&pods), vec!["db/pg-0", "db/pg-1", "db/pg-2"]);
+    let hash = ds_rev[0].trim_start_matches("db/agent-").to_string();
+    let pods = get(format!(
+        "/api/v1/pods?labelSelector={}",
+        enc(&format!(
+            "{CONTROLLER_REVISION_HASH}={hash},pod-template-generation=1"
+        ))
+    ))
+    .await;
+    assert_eq!(names(&pods).len(), 1);
+    assert!(names(&pods)[0].starts_with("db/agent-"));
+    let one = get(format!(
+        "/api/v1/pods?labelSelector={}",
+        enc(&format!("{STATEFULSET_POD_NAME}=pg-1"))
+    ))
+    .await;
+    assert_eq!(names(&one), vec!["db/pg-1"]);
+    let first = get(format!(
+        "/apis/apps/v1/statefulsets?fieldSelector={}",
+        enc("metadata.name=pg")
+    ))
+    .await;
+    assert_eq!(names(&first), vec!["db/pg"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_of_the_new_kinds_resume_bookmark_and_expire() {
+    let sim = start_with(SimConfig {
+        api: ApiConfig {
+            bookmark_interval: Duration::from_millis(100),
+            ..ApiConfig::default()
+        },
+        ..SimConfig::default()
+    })
+    .await;
+    sim.add_node(&SimNode::new("node-a")).expect("node");
+    sim.create_statefulset(&quick_sts("db", "pg").replicas(1))
+        .expect("sts");
+    wait_sts(&sim, "db", "pg", V1).await;
+    let rv = quiet(&sim).await;
+    let addr = sim.addr();
+    let watch = |path: &str, accept: &'static str| {
+        let path = format!("{path}?watch=true&resourceVersion={rv}");
+        async move { http::watch(addr, &path, accept).await }
+    };
+    let mut revs = watch("/apis/apps/v1/controllerrevisions", JSON).await;
+    let mut revs_meta = watch("/apis/apps/v1/namespaces/db/controllerrevisions", META).await;
+    let mut sets = watch("/apis/apps/v1/statefulsets", JSON).await;
+    let mut nodes = watch("/api/v1/nodes", META).await;
+    sim.set_workload_image(Kind::StatefulSet, "db", "pg", V2)
+        .expect("image");
+    sim.add_node(&SimNode::new("node-b")).expect("node");
+    let added = read_until(&mut revs, "the new revision", |e| !e.is_empty()).await;
+    assert_eq!(added[0]["type"], "ADDED");
+    assert_eq!(added[0]["object"]["kind"], "ControllerRevision");
+    assert_eq!(added[0]["object"]["revision"], 2);
+    let added_meta = read_until(&mut revs_meta, "the new revision", |e| !e.is_empty()).await;
+    assert_eq!(added_meta[0]["object"]["kind"], "PartialObjectMetadata");
+    assert_eq!(
+        v_name(&added_meta[0]["object"]),
+        v_name(&added[0]["object"])
+    );
+    // Server order: the StatefulSet's generation bump comes before its revision.
+    let set_events = read_until(&mut sets, "the generation bump", |e| !e.is_empty()).await;
+    assert_eq!(set_events[0]["object"]["metadata"]["generation"], 2);
+    assert!(rv_of(&set_events[0]["object"]) < rv_of(&added[0]["object"]));
+    let node_events = read_until(&mut nodes, "the new node", |e| !e.is_empty()).await;
+    assert_eq!(node_events[0]["type"], "ADDED");
+    assert_eq!(v_name(&node_events[0]["object"]), "node-b");
+    wait_sts(&sim, "db", "pg", V2).await;
+    // Bookmarks name the kind.
+    let now = quiet(&sim).await;
+    let mut bookmarked = http::watch(
+        sim.addr(),
+        &format!(
+            "/apis/apps/v1/daemonsets?watch=true&allowWatchBookmarks=true&resourceVersion={now}"
+        ),
+        JSON,
+    )
+    .await;
+    let e = next_line(&mut bookmarked, Duration::from_secs(2))
+        .await
+        .expect("BOOKMARK");
+    assert_eq!(e["type"], "BOOKMARK");
+    assert_eq!(e["object"]["kind"], "DaemonSet");
+    assert_eq!(rv_of(&e["object"]), now);
+    // A compacted version is the recorded 410 ERROR event, for these kinds too.
+    sim.compact().expect("compact");
+    let mut old = http::watch(
+        sim.addr(),
+        &format!("/apis/apps/v1/controllerrevisions?watch=true&resourceVersion={rv}"),
+        META,
+    )
+    .await;
+    let e = next_line(&mut old, Duration::from_secs(2))
+        .await
+        .expect("ERROR");
+    assert_eq!(e["type"], "ERROR");
+    assert_eq!(status_of(&e["object"]), Some(410));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_rollback_raises_the_old_revision_keeping_its_name_and_creation_time() {
+    let sim = start().await;
+    sim.create_statefulset(&quick_sts("db", "pg")).expect("sts");
+    wait_sts(&sim, "db", "pg", V1).await;
+    let first = revisions_of(&sim, "pg");
+    assert_eq!(first.len(), 1);
+    sim.set_workload_image(Kind::StatefulSet, "db", "pg", V2)
+        .expect("image");
+    wait_sts(&sim, "db", "pg", V2).await;
+    let two = revisions_of(&sim, "pg");
+    assert_eq!(two.len(), 2);
+    let rv = quiet(&sim).await;
+    let mut revs = http::watch(
+        sim.addr(),
+        &format!("/apis/apps/v1/controllerrevisions?watch=true&resourceVersion={rv}"),
+        JSON,
+    )
+    .await;
+    sim.rollback_workload(Kind::StatefulSet, "db", "pg", 1)
+        .expect("rollback");
+    wait_sts(&sim, "db", "pg", V1).await;
+    let after = revisions_of(&sim, "pg");
+    assert_eq!(after.len(), 2, "no new revision: {after:?}");
+    // The first revision, same name and creationTimestamp, now numbered 3.
+    assert_eq!(after[1], (first[0].0.clone(), 3, first[0].2.clone()));
+    assert_eq!(after[0], two[1]);
+    let e = read_until(&mut revs, "the raised revision", |e| !e.is_empty()).await;
+    assert_eq!(e[0]["type"], "MODIFIED");
+    assert_eq!(e[0]["object"]["revision"], 3);
+    let (update, current, labels) = sim
+        .with_world(|w| {
+            let s = w.store.statefulsets().next().cloned().expect("sts");
+            let st = s.status.unwrap_or_default();
+            let labels: BTreeSet<String> = w
+                .store
+                .pods()
+                .filter_map(|p| {
+                    p.metadata
+                        .labels
+                        .as_ref()?
+                        .get(CONTROLLER_REVISION_HASH)
+                        .cloned()
+                })
+                .collect();
+            (st.update_revision, st.current_revision, labels)
+        })
+        .expect("world");
+    assert_eq!(update.as_deref(), Some(first[0].0.as_str()));
+    assert_eq!(current, update);
+    assert_eq!(labels, BTreeSet::from([first[0].0.clone()]));
+    assert!(
+        sim.rollback_workload(Kind::StatefulSet, "db", "pg", 9)
+            .is_err(),
+        "no revision 9"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_rollback_raises_the_old_revision() {
+    let sim = start().await;
+    sim.add_node(&SimNode::new("node-a")).expect("node");
+    sim.create_daemonset(&quick_ds("infra", "agent"))
+        .expect("ds");
+    wait_ds(&sim, "infra", "agent", V1, 1).await;
+    let first = revisions_of(&sim, "agent");
+    sim.set_workload_image(Kind::DaemonSet, "infra", "agent", V2)
+        .expect("image");
+    wait_ds(&sim, "infra", "agent", V2, 1).await;
+    sim.rollback_workload(Kind::DaemonSet, "infra", "agent", 1)
+        .expect("rollback");
+    wait_ds(&sim, "infra", "agent", V1, 1).await;
+    let after = revisions_of(&sim, "agent");
+    assert_eq!(after.len(), 2);
+    assert_eq!(after[1], (first[0].0.clone(), 3, first[0].2.clone()));
+    // The template generation counts every template change, rollbacks included.
+    let generation = sim
+        .with_world(|w| {
+            w.store.daemonsets().next().and_then(|d| {
+                d.metadata
+                    .annotations
+                    .as_ref()?
+                    .get(kube_sim::TEMPLATE_GENERATION)
+                    .cloned()
+            })
+        })
+        .expect("world");
+    assert_eq!(generation.as_deref(), Some("3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_creates_in_order_and_scales_down_from_the_highest_ordinal() {
+    let sim = start().await;
+    let rv = quiet(&sim).await;
+    let mut pods = http::watch(
+        sim.addr(),
+        &format!("/api/v1/pods?watch=true&resourceVersion={rv}"),
+        JSON,
+    )
+    .await;
+    sim.create_statefulset(&quick_sts("db", "pg")).expect("sts");
+    wait_sts(&sim, "db", "pg", V1).await;
+    sim.scale_statefulset("db", "pg", 1).expect("scale");
+    sim.wait_for("one pod left", Duration::from_secs(10), |w| {
+        sts_rolled_out(w, "db", "pg", V1) && app_pods(w.store.pods(), "db", "pg").len() == 1
+    })
+    .await
+    .expect("scaled down");
+    let events = read_until(&mut pods, "pg-1 gone", |e| {
+        e.iter()
+            .any(|e| e["type"] == "DELETED" && v_name(&e["object"]) == "pg-1")
+    })
+    .await;
+    // Each pod is created only once the one before is Ready.
+    let mut ready: BTreeSet<String> = BTreeSet::new();
+    let mut created = Vec::new();
+    let mut deleted = Vec::new();
+    for e in &events {
+        let o = &e["object"];
+        let name = v_name(o);
+        if e["type"] == "ADDED" {
+            let ord: usize = name.trim_start_matches("pg-").parse().expect("ordinal");
+            assert_eq!(
+                ready.len(),
+                ord,
+                "{name} created after {ready:?} were ready"
+            );
+            created.push(name.clone());
+            assert_eq!(o["spec"]["hostname"], name.as_str());
+            assert_eq!(o["spec"]["subdomain"], "pg");
+            assert_eq!(o["metadata"]["labels"][STATEFULSET_POD_NAME], name.as_str());
+        }
+        if v_available(o) {
+            ready.insert(name.clone());
+        }
+        if e["type"] == "MODIFIED"
+            && o["metadata"].get("deletionTimestamp").is_some()
+            && !deleted.contains(&name)
+        {
+            deleted.push(name);
+        }
+    }
+    assert_eq!(created, ["pg-0", "pg-1", "pg-2"]);
+    assert_eq!(deleted, ["pg-2", "pg-1"], "highest ordinal first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_on_delete_replaces_only_deleted_pods_at_the_update_revision() {
+    let sim = start().await;
+    sim.create_statefulset(&quick_sts("db", "pg").on_delete())
+        .expect("sts");
+    wait_sts(&sim, "db", "pg", V1).await;
+    let uid = |sim: &SimCluster, name: &str| get_pod(sim, "db", name).and_then(|p| p.metadata.uid);
+    let before = uid(&sim, "pg-1");
+    sim.set_workload_image(Kind::StatefulSet, "db", "pg", V2)
+        .expect("image");
+    let rv = quiet(&sim).await;
+    let status = |sim: &SimCluster| {
+        sim.with_world(|w| w.store.statefulsets().next().and_then(|s| s.status.clone()))
+            .expect("world")
+            .expect("status")
+    };
+    let st = status(&sim);
+    assert_ne!(st.update_revision, st.current_revision);
+    assert_eq!(st.updated_replicas, None, "nothing replaced by itself");
+    assert_eq!(st.current_replicas, Some(3));
+    // The user deletes pg-1: it comes back under the same name, a new object, updated.
+    sim.delete_pod("db", "pg-1", None).expect("delete");
+    sim.wait_for("pg-1 replaced", Duration::from_secs(10), |w| {
+        find_pod(w.store.pods(), "pg-1")
+            .is_some_and(|p| image(p) == Some(V2) && pod_ready(p) && p.metadata.uid != before)
+    })
+    .await
+    .expect("pg-1 replaced");
+    let after = quiet(&sim).await;
+    assert!(after > rv);
+    let st = status(&sim);
+    assert_eq!(st.updated_replicas, Some(1));
+    assert_eq!(st.current_replicas, Some(2));
+    for name in ["pg-0", "pg-2"] {
+        let p = get_pod(&sim, "db", name).expect("pod");
+        assert_eq!(image(&p), Some(V1), "{name} untouched");
+    }
+    let p = get_pod(&sim, "db", "pg-1").expect("pod");
+    assert_eq!(
+        p.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(CONTROLLER_REVISION_HASH)),
+        st.update_revision.as_ref()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stuck_statefulset_pod_holds_the_rolling_update_until_its_grace_period() {
+    let sim = start().await;
+    sim.create_statefulset(&quick_sts("db", "pg").replicas(2).grace_seconds(2))
+        .expect("sts");
+    wait_sts(&sim, "db", "pg", V1).await;
+    sim.make_pod_stuck("db", "pg-1").expect("stuck");
+    let t0 = Instant::now();
+    sim.set_workload_image(Kind::StatefulSet, "db", "pg", V2)
+        .expect("image");
+    sim.wait_for("pg-1 terminating", Duration::from_secs(5), |w| {
+        find_pod(w.store.pods(), "pg-1").is_some_and(|p| p.metadata.deletion_timestamp.is_some())
+    })
+    .await
+    .expect("terminating");
+    // pg-0 waits for pg-1's successor.
+    sim.wait_for(
+        "pg-0 untouched while pg-1 is stuck",
+        Duration::from_secs(1),
+        |w| {
+            find_pod(w.store.pods(), "pg-0")
+                .is_some_and(|p| p.metadata.deletion_timestamp.is_some())
+        },
+    )
+    .await
+    .expect_err("pg-0 must not be deleted yet");
+    wait_sts(&sim, "db", "pg", V2).await;
+    assert!(
+        t0.elapsed() >= Duration::from_secs(1),
+        "held until the deadline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_follows_nodes_their_taints_and_removal() {
+    let sim = start().await;
+    sim.add_node(&SimNode::new("node-a")).expect("node");
+    sim.add_node(&SimNode::new("node-t").taint("dedicated", Some("x"), "NoSchedule"))
+        .expect("node");
+    sim.create_daemonset(&quick_ds("infra", "agent"))
+        .expect("ds");
+    // The tainted node runs no pod and is not desired.
+    wait_ds(&sim, "infra", "agent", V1, 1).await;
+    let revisions = revisions_of(&sim, "agent");
+    sim.add_node(&SimNode::new("node-b")).expect("node");
+    wait_ds(&sim, "infra", "agent", V1, 2).await;
+    let on_b = sim
+        .with_world(|w| {
+            app_pods(w.store.pods(), "infra", "agent")
+                .iter()
+                .find(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("node-b"))
+                .and_then(|p| p.metadata.name.clone())
+        })
+        .expect("world")
+        .expect("a pod on node-b");
+    let rv = quiet(&sim).await;
+    let mut pods = http::watch(
+        sim.addr(),
+        &format!("/api/v1/pods?watch=true&resourceVersion={rv}"),
+        JSON,
+    )
+    .await;
+    sim.remove_node("node-b").expect("remove");
+    wait_ds(&sim, "infra", "agent", V1, 1).await;
+    let events = read_until(&mut pods, "the orphan gone", |e| {
+        e.iter().any(|e| e["type"] == "DELETED")
+    })
+    .await;
+    let orphan = about(&events, &on_b);
+    assert_eq!(orphan[0]["object"]["status"]["phase"], "Failed");
+    assert_eq!(orphan.last().expect("events")["type"], "DELETED");
+    assert_eq!(
+        revisions_of(&sim, "agent"),
+        revisions,
+        "nodes make no revision"
+    );
+    assert!(sim.remove_node("node-b").is_err());
+    // A Deployment's pods go onto a node they tolerate.
+    create_ready(&sim, quick("shop", "web").replicas(1)).await;
+    let nodes: Vec<String> = sim
+        .pods()
+        .expect("pods")
+        .iter()
+        .filter(|p| p.metadata.namespace.as_deref() == Some("shop"))
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+        .collect();
+    assert_eq!(nodes, ["node-a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemonset_surge_never_leaves_a_node_without_an_available_pod() {
+    let sim = start().await;
+    for n in ["node-a", "node-b", "node-c"] {
+        sim.add_node(&SimNode::new(n)).expect("node");
+    }
+    sim.create_daemonset(
+        &quick_ds("infra", "agent").rolling(IntOrString::Int(1), IntOrString::Int(0)),
+    )
+    .expect("ds");
+    wait_ds(&sim, "infra", "agent", V1, 3).await;
+    let rv = quiet(&sim).await;
+    let list = http::get(sim.addr(), "/api/v1/pods", JSON).await.json();
+    assert_eq!(rv_of(&list), rv, "the cluster was quiet");
+    let initial = list["items"].as_array().cloned().unwrap_or_default();
+    let mut pods = http::watch(
+        sim.addr(),
+        &format!("/api/v1/pods?watch=true&resourceVersion={rv}"),
+        JSON,
+    )
+    .await;
+    sim.set_workload_image(Kind::DaemonSet, "infra", "agent", V2)
+        .expect("image");
+    wait_ds(&sim, "infra", "agent", V2, 3).await;
+    let pod_events = read_until(&mut pods, "every old pod gone", |e| {
+        e.iter().filter(|e| e["type"] == "DELETED").count() == 3
+    })
+    .await;
+    let (mut fewest, mut most) = (usize::MAX, 0);
+    replay_pods(&initial, &pod_events, |_, state| {
+        let per_node = |node: &str| {
+            state
+                .values()
+                .filter(|p| p["spec"]["nodeName"] == node && v_available(p))
+                .count()
+        };
+        for n in ["node-a", "node-b", "node-c"] {
+            fewest = fewest.min(per_node(n));
+        }
+        most = most.max(state.values().filter(|p| v_active(p)).count());
+    });
+    assert!(
+        fewest >= 1,
+        "maxUnavailable 0: every node keeps an available pod"
+    );
+    assert_eq!(most, 4, "maxSurge 1: one extra pod at a time");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_statefulset_cascades_to_revisions_and_pods() {
+    let sim = start().await;
+    sim.create_statefulset(&quick_sts("db", "pg").replicas(2))
+        .expect("sts");
+    wait_sts(&sim, "db", "pg", V1).await;
+    sim.delete_workload(Kind::StatefulSet, "db", "pg")
+        .expect("delete");
+    sim.wait_for("everything gone", Duration::from_secs(10), |w| {
+        w.store.count(Kind::ControllerRevision) == 0 && w.store.count(Kind::Pod) == 0
+    })
+    .await
+    .expect("cascade");
+    assert!(
+        sim.delete_workload(Kind::StatefulSet, "db", "pg").is_err(),
+        "already gone"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_statefulsets_and_daemonsets_are_what_the_controllers_would_keep() {
+    // Filled in bulk, then left to the controllers: a steady state they leave alone.
+    let sim = start().await;
+    let spec = kube_sim::BulkSpec::pods(20).with_kinds(2, 2, 3);
+    assert_eq!(spec.total_pods(), 20 + 20 + 6);
+    sim.populate(&spec).expect("populate");
+    let versions = |sim: &SimCluster| {
+        sim.with_world(|w| {
+            [
+                Kind::StatefulSet,
+                Kind::DaemonSet,
+                Kind::ControllerRevision,
+                Kind::Node,
+            ]
+            .iter()
+            .flat_map(|k| w.store.list(*k))
+            .map(|o| (o.key(), o.meta().resource_version.clone()))
+            .collect::<Vec<_>>()
+        })
+        .expect("world")
+    };
+    let before = versions(&sim);
+    assert_eq!(before.len(), 2 + 2 + 4 + 3);
+    quiet(&sim).await;
+    assert_eq!(versions(&sim), before, "the controllers changed nothing");
+    let addr = sim.addr();
+    let sets = http::get(addr, "/apis/apps/v1/statefulsets", JSON)
+        .await
+        .json();
+    assert_eq!(sets["items"][0]["status"]["readyReplicas"], 10);
+    let pods = http::get(
+        addr,
+        &format!(
+            "/api/v1/pods?labelSelector={}",
+            enc(CONTROLLER_REVISION_HASH)
+        ),
+        META_LIST,
+    )
+    .await
+    .json();
+    assert_eq!(names(&pods).len(), 26);
+}

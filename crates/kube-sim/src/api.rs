@@ -1,6 +1,7 @@
-//! The simulated API server's HTTP side: list, watch and get of Deployments, ReplicaSets and
-//! Pods, cluster-wide and namespaced, in full JSON or metadata-only, as a v1.36 kube-apiserver
-//! answers them (see `tests/fixtures/k8s-recordings/README.md` for the facts this mirrors).
+//! The simulated API server's HTTP side: list, watch and get of Deployments, ReplicaSets, Pods,
+//! StatefulSets, DaemonSets and ControllerRevisions (cluster-wide and namespaced) and Nodes
+//! (cluster-scoped), in full JSON or metadata-only, as a v1.36 kube-apiserver answers them (see
+//! `tests/fixtures/k8s-recordings/README.md` for the facts this mirrors).
 
 // Handlers return the error response itself as `Err`, so `?` short-circuits to it; its size is
 // that of any response.
@@ -81,25 +82,31 @@ fn route(path: &str) -> Option<Route> {
         _ => return None,
     };
     let (rest, apps) = rest;
-    let kind = |plural: &str| match (plural, apps) {
-        ("pods", false) => Some(Kind::Pod),
-        ("deployments", true) => Some(Kind::Deployment),
-        ("replicasets", true) => Some(Kind::ReplicaSet),
-        _ => None,
+    let kind = |plural: &str| {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.plural() == plural && (k.api_version() == "apps/v1") == apps)
     };
+    // A namespaced kind is addressed under `namespaces/{ns}/` (or across namespaces, without a
+    // name); a cluster-scoped one (Node) never is.
     match rest {
         [plural] => Some(Route {
             kind: kind(plural)?,
             namespace: None,
             name: None,
         }),
+        [plural, name] => Some(Route {
+            kind: kind(plural).filter(|k| !k.namespaced())?,
+            namespace: None,
+            name: Some(name.to_string()),
+        }),
         ["namespaces", ns, plural] => Some(Route {
-            kind: kind(plural)?,
+            kind: kind(plural).filter(|k| k.namespaced())?,
             namespace: Some(ns.to_string()),
             name: None,
         }),
         ["namespaces", ns, plural, name] => Some(Route {
-            kind: kind(plural)?,
+            kind: kind(plural).filter(|k| k.namespaced())?,
             namespace: Some(ns.to_string()),
             name: Some(name.to_string()),
         }),
@@ -312,7 +319,7 @@ fn handle_inner(
         labels: LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))?,
         fields: FieldSelector::parse(
             q.get("fieldSelector").map_or("", String::as_str),
-            route.kind == Kind::Pod,
+            route.kind,
         )?,
     };
     let watch = matches!(q.get("watch").map(String::as_str), Some("true" | "1"));
@@ -361,8 +368,8 @@ fn get(
 }
 
 fn group(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Pod => "",
+    match kind.api_version() {
+        "v1" => "",
         _ => "apps",
     }
 }
@@ -481,6 +488,13 @@ fn list(
         return Ok(respond(StatusCode::OK, StreamBody::new(stream).boxed()));
     }
     let chunks = std::iter::once(Bytes::from(head)).chain(ListChunks::new(page, meta, null_items));
+    if kind.list_in_one_piece() {
+        let body: Vec<u8> = chunks.flat_map(|c| c.to_vec()).collect();
+        let body = Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed();
+        return Ok(respond(StatusCode::OK, body));
+    }
     let stream = futures::stream::iter(chunks.map(|c| Ok::<_, std::io::Error>(Frame::data(c))));
     Ok(respond(StatusCode::OK, StreamBody::new(stream).boxed()))
 }

@@ -18,6 +18,10 @@
 //! 2. after the drain time, each old pod turns `Succeeded`, gets the kubelet's grace-0 rewrite
 //!    and is removed.
 //!
+//! [`BulkSpec::with_kinds`] adds StatefulSets and DaemonSets (over that many nodes) in their
+//! steady state: each with its ControllerRevision, its pods Running and Ready and a status that
+//! says so. The churn driver rolls out Deployments only; the other kinds stay steady.
+//!
 //! Objects carry what real ones carry (admission defaults, status, `managedFields` shaped like
 //! the recorded ones), so watch and list bytes are realistic. The driver waits while any open
 //! watch lags behind ([`ChurnConfig::max_backlog`]), so "as fast as possible" means as fast as
@@ -30,7 +34,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec, ReplicaSetStatus,
+    DaemonSetStatus, Deployment, DeploymentStatus, ReplicaSet, ReplicaSetSpec, ReplicaSetStatus,
+    StatefulSetStatus,
 };
 use k8s_openapi::api::core::v1::{Pod, PodStatus, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
@@ -42,7 +47,7 @@ use super::controllers::{
     self, DESIRED_REPLICAS, MAX_REPLICAS, POD_TEMPLATE_HASH, REVISION, World, name_suffix,
 };
 use super::store::{Key, Kind, Object};
-use super::{SimCluster, SimDeployment, SimError, clock};
+use super::{SimCluster, SimDaemonSet, SimDeployment, SimError, SimStatefulSet, clock};
 
 /// The shape of a bulk cluster.
 #[derive(Clone, Debug)]
@@ -56,6 +61,13 @@ pub struct BulkSpec {
     pub managed_fields: bool,
     /// `terminationGracePeriodSeconds` of every pod.
     pub grace_seconds: i64,
+    /// StatefulSets, of `pods_per_deployment` pods each, in namespaces after the Deployments'.
+    pub statefulsets: usize,
+    /// DaemonSets, one pod per node each, in namespaces after the StatefulSets'.
+    pub daemonsets: usize,
+    /// Nodes (`node-0000`, ...); StatefulSet pods are spread over them, DaemonSets run on each.
+    /// Deployment pods stay on [`crate::NODE_NAME`].
+    pub nodes: usize,
 }
 
 impl BulkSpec {
@@ -67,11 +79,23 @@ impl BulkSpec {
             deployments_per_namespace: 100,
             managed_fields: true,
             grace_seconds: 30,
+            statefulsets: 0,
+            daemonsets: 0,
+            nodes: 0,
         }
     }
 
+    /// Adds `statefulsets` StatefulSets and `daemonsets` DaemonSets over `nodes` nodes.
+    pub fn with_kinds(mut self, statefulsets: usize, daemonsets: usize, nodes: usize) -> Self {
+        self.statefulsets = statefulsets;
+        self.daemonsets = daemonsets;
+        self.nodes = nodes;
+        self
+    }
+
     pub fn total_pods(&self) -> usize {
-        self.deployments * self.pods_per_deployment
+        (self.deployments + self.statefulsets) * self.pods_per_deployment
+            + self.daemonsets * self.nodes
     }
 }
 
@@ -634,8 +658,142 @@ fn populate(w: &mut World, spec: &BulkSpec) -> Bulk {
             draining: Vec::new(),
         });
     }
+    populate_other_kinds(w, spec, &mut bulk, now);
     w.store.compact();
     bulk
+}
+
+/// A pod of a StatefulSet or DaemonSet as the kubelet leaves it: bound, Running and Ready, with
+/// the controller's and the kubelet's managed fields when asked for.
+fn steady_pod(mut pod: Pod, node: &str, n: u64, managed_fields: bool, now: f64) -> Pod {
+    if managed_fields {
+        let owner = pod
+            .metadata
+            .owner_references
+            .as_ref()
+            .and_then(|o| o.first())
+            .map(|o| o.uid.clone())
+            .unwrap_or_default();
+        pod.metadata.managed_fields = Some(vec![pod_controller_fields(&owner, now)]);
+    }
+    let pod = controllers::scheduled_pod_on(pod, node, now);
+    running_pod(pod, pod_ip(n), managed_fields, now)
+}
+
+/// The nodes, StatefulSets and DaemonSets of [`BulkSpec::with_kinds`], steady.
+fn populate_other_kinds(w: &mut World, spec: &BulkSpec, bulk: &mut Bulk, now: f64) {
+    let nodes: Vec<String> = (0..spec.nodes).map(|i| format!("node-{i:04}")).collect();
+    for name in &nodes {
+        let node = controllers::node_object(name, &BTreeMap::new(), &[], now);
+        w.store.insert_quiet(Object::Node(node));
+    }
+    let replicas = spec.pods_per_deployment as i32;
+    for i in 0..spec.statefulsets {
+        let namespace = namespace_of(spec, spec.deployments + i);
+        let set = SimStatefulSet::new(&namespace, &format!("db-{i:05}"))
+            .replicas(replicas)
+            .grace_seconds(spec.grace_seconds)
+            .build();
+        let stored = w.store.insert_quiet(Object::StatefulSet(set));
+        let Object::StatefulSet(set) = &*stored else {
+            continue;
+        };
+        let Some(set_spec) = set.spec.clone() else {
+            continue;
+        };
+        let revision = controllers::revision_object(
+            &controllers::Owner {
+                kind: "StatefulSet",
+                meta: &set.metadata,
+                template: &set_spec.template,
+                history_limit: 10,
+            },
+            1,
+        );
+        let revision_name = revision.metadata.name.clone().unwrap_or_default();
+        w.store.insert_quiet(Object::ControllerRevision(revision));
+        for ord in 0..replicas {
+            let pod = controllers::statefulset_pod(
+                set,
+                &set_spec,
+                &set_spec.template,
+                ord,
+                &revision_name,
+            );
+            let node = nodes
+                .get((i + ord as usize) % nodes.len().max(1))
+                .map_or(controllers::NODE_NAME, String::as_str);
+            bulk.names += 1;
+            let pod = steady_pod(pod, node, bulk.names, spec.managed_fields, now);
+            w.store.insert_quiet(Object::Pod(pod));
+        }
+        let mut set = set.clone();
+        set.status = Some(StatefulSetStatus {
+            observed_generation: Some(1),
+            replicas,
+            ready_replicas: (replicas > 0).then_some(replicas),
+            current_replicas: (replicas > 0).then_some(replicas),
+            updated_replicas: (replicas > 0).then_some(replicas),
+            current_revision: Some(revision_name.clone()),
+            update_revision: Some(revision_name),
+            collision_count: Some(0),
+            available_replicas: (replicas > 0).then_some(replicas),
+            conditions: None,
+        });
+        w.store.insert_quiet(Object::StatefulSet(set));
+    }
+    for i in 0..spec.daemonsets {
+        let namespace = namespace_of(spec, spec.deployments + spec.statefulsets + i);
+        let ds = SimDaemonSet::new(&namespace, &format!("agent-{i:05}"))
+            .grace_seconds(spec.grace_seconds)
+            .build();
+        let stored = w.store.insert_quiet(Object::DaemonSet(ds));
+        let Object::DaemonSet(ds) = &*stored else {
+            continue;
+        };
+        let Some(ds_spec) = ds.spec.clone() else {
+            continue;
+        };
+        let revision = controllers::revision_object(
+            &controllers::Owner {
+                kind: "DaemonSet",
+                meta: &ds.metadata,
+                template: &ds_spec.template,
+                history_limit: 10,
+            },
+            1,
+        );
+        let hash = revision
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(controllers::CONTROLLER_REVISION_HASH))
+            .cloned()
+            .unwrap_or_default();
+        w.store.insert_quiet(Object::ControllerRevision(revision));
+        let ds_name = ds.metadata.name.clone().unwrap_or_default();
+        for node in &nodes {
+            let name = format!("{ds_name}-{}", bulk.suffix());
+            let pod = controllers::daemon_pod(ds, &ds_spec, node, &hash, "1", name);
+            let pod = steady_pod(pod, node, bulk.names, spec.managed_fields, now);
+            w.store.insert_quiet(Object::Pod(pod));
+        }
+        let n = nodes.len() as i32;
+        let mut ds = ds.clone();
+        ds.status = Some(DaemonSetStatus {
+            current_number_scheduled: n,
+            desired_number_scheduled: n,
+            number_misscheduled: 0,
+            number_ready: n,
+            observed_generation: Some(1),
+            updated_number_scheduled: (n > 0).then_some(n),
+            number_available: (n > 0).then_some(n),
+            number_unavailable: None,
+            collision_count: None,
+            conditions: None,
+        });
+        w.store.insert_quiet(Object::DaemonSet(ds));
+    }
 }
 
 /// Runs the churn driver until its lifecycle count is reached (or it is stopped) and every

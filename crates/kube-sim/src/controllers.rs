@@ -1,9 +1,16 @@
 //! The cluster behind the simulated API server: a Deployment controller, a ReplicaSet controller,
-//! the garbage collector and a kubelet stand-in, each a function over the store run on every tick
-//! of a real clock. They write the same objects, fields and event sequences the recording in
-//! `tests/fixtures/k8s-recordings/` shows a v1.36 control plane writing.
+//! a StatefulSet controller (`statefulset.rs`), a DaemonSet controller (`daemonset.rs`) with the
+//! ControllerRevisions both keep (`revision.rs`), the garbage collector, a scheduler over the
+//! nodes (`nodes.rs`) and a kubelet stand-in, each a function over the store run on every tick
+//! of a real clock. They write the same objects, fields and event sequences the recordings in
+//! `tests/fixtures/k8s-recordings/` show a v1.36 control plane writing.
 
-use std::collections::{BTreeMap, HashMap};
+mod daemonset;
+mod nodes;
+mod revision;
+mod statefulset;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentCondition, DeploymentStatus, ReplicaSet, ReplicaSetSpec, ReplicaSetStatus,
@@ -35,8 +42,18 @@ pub const START_SECONDS: &str = "lab.example/start-seconds";
 /// Seconds a deleted pod keeps draining before its containers exit; `never` for a pod that never
 /// finishes (it then runs into its grace period... unless that is longer than the test).
 pub const DRAIN_SECONDS: &str = "lab.example/drain-seconds";
-/// The node every pod is bound to.
+/// The node every pod is bound to in a cluster without Node objects.
 pub const NODE_NAME: &str = "sim-node";
+
+pub use daemonset::POD_TEMPLATE_GENERATION;
+pub(crate) use daemonset::daemon_pod;
+pub use nodes::node_object;
+pub use revision::{
+    CONTROLLER_REVISION_HASH, STATEFULSET_REVISION_HASH, revision_hash, revision_template,
+};
+pub(crate) use revision::{Owner, revision_object};
+pub(crate) use statefulset::statefulset_pod;
+pub use statefulset::{POD_INDEX, STATEFULSET_POD_NAME};
 
 /// Defaults of the kubelet stand-in and the controllers.
 #[derive(Clone, Debug)]
@@ -65,6 +82,9 @@ pub struct World {
     /// When each pod was created (uid → Unix seconds, exact).
     created_at: HashMap<String, f64>,
     name_counter: u64,
+    /// Nodes removed from the cluster (and not added back): the pod garbage collector removes
+    /// the pods bound to them. Pods on [`NODE_NAME`], which is no object, are never orphans.
+    removed_nodes: HashSet<String>,
 }
 
 impl World {
@@ -75,15 +95,52 @@ impl World {
             deletion_requested: HashMap::new(),
             created_at: HashMap::new(),
             name_counter: 0,
+            removed_nodes: HashSet::new(),
         }
     }
 
     /// Runs every component once.
     pub fn tick(&mut self, now: f64) {
         self.collect_garbage(now);
+        self.collect_orphaned_pods(now);
         self.kubelet(now);
         self.replicaset_controller(now);
         self.deployment_controller(now);
+        self.statefulset_controller(now);
+        self.daemonset_controller(now);
+    }
+
+    /// Registers a node (or replaces its labels and taints), as a kubelet joining does.
+    pub fn add_node(&mut self, node: k8s_openapi::api::core::v1::Node) {
+        let key = (
+            String::new(),
+            node.metadata.name.clone().unwrap_or_default(),
+        );
+        self.removed_nodes.remove(&key.1);
+        match self.store.get(Kind::Node, &key).as_deref() {
+            Some(Object::Node(old)) => {
+                let mut n = old.clone();
+                n.metadata.labels = node.metadata.labels;
+                n.spec = node.spec;
+                self.store.update(Object::Node(n));
+            }
+            _ => {
+                self.store.create(Object::Node(node));
+            }
+        }
+    }
+
+    /// Deletes a node object; the pod garbage collector then removes the pods bound to it.
+    /// Answers whether it existed.
+    pub fn remove_node(&mut self, name: &str) -> bool {
+        let removed = self
+            .store
+            .remove(Kind::Node, &(String::new(), name.to_string()))
+            .is_some();
+        if removed {
+            self.removed_nodes.insert(name.to_string());
+        }
+        removed
     }
 
     fn suffix(&mut self) -> String {
@@ -154,8 +211,9 @@ impl World {
 
     // ----- Garbage collector -------------------------------------------------------------------
 
-    /// Background cascading deletion: ReplicaSets whose Deployment is gone are deleted, then pods
-    /// whose ReplicaSet is gone are deleted gracefully.
+    /// Background cascading deletion: ReplicaSets whose Deployment is gone and ControllerRevisions
+    /// whose StatefulSet or DaemonSet is gone are deleted, then pods whose ReplicaSet, StatefulSet
+    /// or DaemonSet is gone are deleted gracefully.
     fn collect_garbage(&mut self, now: f64) {
         let deployments: Vec<String> = self
             .store
@@ -175,10 +233,28 @@ impl World {
         for key in orphan_rs {
             self.store.remove(Kind::ReplicaSet, &key);
         }
-        let replicasets: Vec<String> = self
+        // ControllerRevisions whose StatefulSet or DaemonSet is gone.
+        let workloads: HashSet<String> = self
+            .store
+            .statefulsets()
+            .map(|s| &s.metadata)
+            .chain(self.store.daemonsets().map(|d| &d.metadata))
+            .filter_map(|m| m.uid.clone())
+            .collect();
+        let orphan_revisions: Vec<Key> = self
+            .store
+            .controller_revisions()
+            .filter(|r| controller_uid(&r.metadata).is_some_and(|u| !workloads.contains(&u)))
+            .map(|r| key_of(&r.metadata))
+            .collect();
+        for key in orphan_revisions {
+            self.store.remove(Kind::ControllerRevision, &key);
+        }
+        let owners: HashSet<String> = self
             .store
             .replicasets()
             .filter_map(|r| r.metadata.uid.clone())
+            .chain(workloads)
             .collect();
         let orphan_pods: Vec<Key> = self
             .store
@@ -186,7 +262,10 @@ impl World {
             .filter(|p| p.metadata.deletion_timestamp.is_none())
             .filter(|p| {
                 controller_uid(&p.metadata).is_some_and(|u| {
-                    controller_kind(&p.metadata) == Some("ReplicaSet") && !replicasets.contains(&u)
+                    matches!(
+                        controller_kind(&p.metadata),
+                        Some("ReplicaSet" | "StatefulSet" | "DaemonSet")
+                    ) && !owners.contains(&u)
                 })
             })
             .map(|p| key_of(&p.metadata))
@@ -241,7 +320,10 @@ impl World {
                 continue;
             }
             if !scheduled {
-                self.store.update(Object::Pod(scheduled_pod(pod, now)));
+                if let Some(node) = self.pick_node(&pod) {
+                    self.store
+                        .update(Object::Pod(scheduled_pod_on(pod, &node, now)));
+                }
             } else if phase == "Pending" {
                 let start = annotation_seconds(&pod, START_SECONDS)
                     .flatten()
@@ -1031,21 +1113,26 @@ pub(super) fn admit(mut spec: PodSpec) -> PodSpec {
     spec.enable_service_links = Some(true);
     spec.priority = Some(0);
     spec.preemption_policy = Some("PreemptLowerPriority".into());
-    spec.tolerations = Some(
-        [
-            "node.kubernetes.io/not-ready",
-            "node.kubernetes.io/unreachable",
-        ]
-        .iter()
-        .map(|k| Toleration {
-            key: Some((*k).into()),
-            operator: Some("Exists".into()),
-            effect: Some("NoExecute".into()),
-            toleration_seconds: Some(300),
-            value: None,
-        })
-        .collect(),
-    );
+    // DefaultTolerationSeconds: 300 s for not-ready and unreachable, unless the pod already
+    // tolerates them (a DaemonSet's pods do, without a limit).
+    let tolerations = spec.tolerations.get_or_insert_with(Vec::new);
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        let present = tolerations.iter().any(|t| {
+            t.key.as_deref() == Some(key) && t.effect.as_deref().is_none_or(|e| e == "NoExecute")
+        });
+        if !present {
+            tolerations.push(Toleration {
+                key: Some(key.into()),
+                operator: Some("Exists".into()),
+                effect: Some("NoExecute".into()),
+                toleration_seconds: Some(300),
+                value: None,
+            });
+        }
+    }
     spec.volumes = Some(vec![Volume {
         name: VOLUME.into(),
         projected: Some(ProjectedVolumeSource {
@@ -1099,9 +1186,14 @@ pub(super) fn admit(mut spec: PodSpec) -> PodSpec {
     spec
 }
 
-pub(super) fn scheduled_pod(mut pod: Pod, now: f64) -> Pod {
+pub(super) fn scheduled_pod(pod: Pod, now: f64) -> Pod {
+    scheduled_pod_on(pod, NODE_NAME, now)
+}
+
+/// The pod bound to `node` by the scheduler.
+pub(super) fn scheduled_pod_on(mut pod: Pod, node: &str, now: f64) -> Pod {
     if let Some(spec) = pod.spec.as_mut() {
-        spec.node_name = Some(NODE_NAME.into());
+        spec.node_name = Some(node.into());
     }
     let st = pod.status.get_or_insert_with(Default::default);
     st.conditions = Some(vec![pod_condition("PodScheduled", "True", now)]);
@@ -1206,6 +1298,8 @@ pub(super) fn terminated(mut pod: Pod, now: f64) -> Pod {
                     reason: Some("Completed".into()),
                     started_at: started,
                     finished_at: Some(Time(clock::now_timestamp(now))),
+                    // The kubelet names the container that exited, as in every recording.
+                    container_id: cs.container_id.clone(),
                     ..Default::default()
                 }),
                 ..Default::default()

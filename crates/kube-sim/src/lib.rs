@@ -5,8 +5,9 @@
 //! [`SimCluster::start`] binds an ephemeral loopback port, serves the API (`api.rs`) over a store
 //! (`store.rs`) that simulated controllers and a kubelet stand-in (`controllers.rs`) drive on the
 //! real clock, and writes a kubeconfig pointing at it. Tests change the cluster through the small
-//! API here (set an image, scale, pause, roll back, delete, make a pod stuck) and wait for
-//! conditions with deadlines. Dropping the cluster stops every task it started.
+//! API here (create Deployments, StatefulSets and DaemonSets, add and remove nodes, set an image,
+//! scale, pause, set a partition, roll back, delete, make a pod stuck) and wait for conditions
+//! with deadlines. Dropping the cluster stops every task it started.
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +19,7 @@ mod endpoint;
 mod faults;
 mod select;
 mod store;
+mod workloads;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,6 +30,7 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
+use k8s_openapi::api::apps::v1::{RollingUpdateStatefulSetStrategy, StatefulSetUpdateStrategy};
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -36,12 +39,17 @@ use tokio::task::JoinHandle;
 
 pub use api::ApiConfig;
 pub use bulk::{Bulk, BulkSpec, Churn, ChurnConfig, ChurnStats};
-pub use controllers::{Behaviour, DRAIN_SECONDS, POD_TEMPLATE_HASH, REVISION, START_SECONDS};
+pub use controllers::{
+    Behaviour, CONTROLLER_REVISION_HASH, DRAIN_SECONDS, NODE_NAME, POD_INDEX,
+    POD_TEMPLATE_GENERATION, POD_TEMPLATE_HASH, REVISION, START_SECONDS, STATEFULSET_POD_NAME,
+    STATEFULSET_REVISION_HASH, revision_hash, revision_template,
+};
 pub use endpoint::Endpoint;
 pub use faults::{ErrorFault, FaultSwitch, Faults};
-pub use store::{Key, Kind, Object};
+pub use store::{Key, Kind, Object, TEMPLATE_GENERATION};
+pub use workloads::{SimDaemonSet, SimNode, SimStatefulSet};
 
-use controllers::World;
+pub use controllers::World;
 use store::Store;
 
 /// Errors of the simulated cluster.
@@ -375,6 +383,223 @@ impl SimCluster {
             w.store
                 .remove(Kind::Deployment, &(namespace.into(), name.into()));
         })
+    }
+
+    /// Reads, changes and writes one object under one lock, so no controller write slips in
+    /// between; the store bumps the generation when the spec changed.
+    fn edit_object(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        f: impl FnOnce(&mut Object) -> Result<(), SimError>,
+    ) -> Result<(), SimError> {
+        let key = (namespace.to_string(), name.to_string());
+        let not_found = || SimError::NotFound {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        self.with_world(|w| {
+            let mut object = w
+                .store
+                .get(kind, &key)
+                .map(|o| (*o).clone())
+                .ok_or_else(not_found)?;
+            f(&mut object)?;
+            w.store.update(object).map(|_| ()).ok_or_else(not_found)
+        })?
+    }
+
+    /// Edits the pod template of a Deployment, StatefulSet or DaemonSet.
+    fn edit_template(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        f: impl FnOnce(&mut PodTemplateSpec),
+    ) -> Result<(), SimError> {
+        self.edit_object(kind, namespace, name, |o| {
+            let template = match o {
+                Object::Deployment(d) => d.spec.as_mut().map(|s| &mut s.template),
+                Object::StatefulSet(s) => s.spec.as_mut().map(|s| &mut s.template),
+                Object::DaemonSet(d) => d.spec.as_mut().map(|s| &mut s.template),
+                _ => {
+                    return Err(SimError::BadRequest(format!(
+                        "{kind:?} is not a workload with a pod template"
+                    )));
+                }
+            };
+            if let Some(t) = template {
+                f(t);
+            }
+            Ok(())
+        })
+    }
+
+    /// Creates a StatefulSet.
+    pub fn create_statefulset(&self, s: &SimStatefulSet) -> Result<(), SimError> {
+        let s = s.build();
+        self.with_world(|w| {
+            w.store.create(Object::StatefulSet(s));
+        })
+    }
+
+    /// Creates a DaemonSet; it runs a pod on every node that should run one.
+    pub fn create_daemonset(&self, d: &SimDaemonSet) -> Result<(), SimError> {
+        let d = d.build();
+        self.with_world(|w| {
+            w.store.create(Object::DaemonSet(d));
+        })
+    }
+
+    /// Adds a node (Ready), or changes the labels and taints of an existing one.
+    pub fn add_node(&self, node: &SimNode) -> Result<(), SimError> {
+        let now = clock::now();
+        self.with_world(|w| {
+            w.add_node(controllers::node_object(
+                &node.name,
+                &node.labels,
+                &node.taints,
+                now,
+            ))
+        })
+    }
+
+    /// Deletes a node; the pod garbage collector removes the pods bound to it (marked Failed,
+    /// deleted at once), and DaemonSets stop counting it.
+    pub fn remove_node(&self, name: &str) -> Result<(), SimError> {
+        if self.with_world(|w| w.remove_node(name))? {
+            Ok(())
+        } else {
+            Err(SimError::NotFound {
+                kind: Kind::Node,
+                namespace: String::new(),
+                name: name.into(),
+            })
+        }
+    }
+
+    /// Changes the image of the first container of a Deployment, StatefulSet or DaemonSet: a new
+    /// template, so a new rollout.
+    pub fn set_workload_image(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        image: &str,
+    ) -> Result<(), SimError> {
+        self.edit_template(kind, namespace, name, |t| {
+            if let Some(c) = t.spec.as_mut().and_then(|s| s.containers.first_mut()) {
+                c.image = Some(image.into());
+            }
+        })
+    }
+
+    /// Sets a StatefulSet's `rollingUpdate.partition` (`None` removes `rollingUpdate`): a new
+    /// generation, no new revision.
+    pub fn set_partition(
+        &self,
+        namespace: &str,
+        name: &str,
+        partition: Option<i32>,
+    ) -> Result<(), SimError> {
+        self.edit_object(Kind::StatefulSet, namespace, name, |o| {
+            if let Object::StatefulSet(s) = o
+                && let Some(spec) = s.spec.as_mut()
+            {
+                let strategy = spec
+                    .update_strategy
+                    .get_or_insert_with(StatefulSetUpdateStrategy::default);
+                strategy.type_ = Some("RollingUpdate".into());
+                strategy.rolling_update = partition.map(|p| RollingUpdateStatefulSetStrategy {
+                    partition: Some(p),
+                    max_unavailable: None,
+                });
+            }
+            Ok(())
+        })
+    }
+
+    /// Scales a StatefulSet: pods are added from the lowest missing ordinal, removed from the
+    /// highest.
+    pub fn scale_statefulset(
+        &self,
+        namespace: &str,
+        name: &str,
+        replicas: i32,
+    ) -> Result<(), SimError> {
+        self.edit_object(Kind::StatefulSet, namespace, name, |o| {
+            if let Object::StatefulSet(s) = o
+                && let Some(spec) = s.spec.as_mut()
+            {
+                spec.replicas = Some(replicas);
+            }
+            Ok(())
+        })
+    }
+
+    /// `kubectl rollout undo --to-revision`: a Deployment gets the template of its ReplicaSet at
+    /// `revision` (see [`Self::rollback`]); a StatefulSet or DaemonSet the template of its
+    /// ControllerRevision numbered `revision`, whose number the controller then raises above the
+    /// others.
+    pub fn rollback_workload(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        revision: i64,
+    ) -> Result<(), SimError> {
+        if kind == Kind::Deployment {
+            let revision = u64::try_from(revision)
+                .map_err(|_| SimError::BadRequest(format!("revision {revision}")))?;
+            return self.rollback(namespace, name, revision);
+        }
+        let owner_uid = self
+            .get(kind, namespace, name)?
+            .meta()
+            .uid
+            .clone()
+            .unwrap_or_default();
+        let template = self.with_world(|w| {
+            w.store
+                .controller_revisions()
+                .find(|r| {
+                    r.revision == revision
+                        && r.metadata.owner_references.as_ref().is_some_and(|o| {
+                            o.iter()
+                                .any(|o| o.controller == Some(true) && o.uid == owner_uid)
+                        })
+                })
+                .and_then(revision_template)
+        })?;
+        let Some(template) = template else {
+            return Err(SimError::NotFound {
+                kind: Kind::ControllerRevision,
+                namespace: namespace.into(),
+                name: format!("{name} revision {revision}"),
+            });
+        };
+        self.edit_template(kind, namespace, name, |t| *t = template)
+    }
+
+    /// Deletes a workload (or any object); the garbage collector cascades to what it owns.
+    pub fn delete_workload(&self, kind: Kind, namespace: &str, name: &str) -> Result<(), SimError> {
+        let namespace = if kind.namespaced() { namespace } else { "" };
+        let removed = self.with_world(|w| {
+            w.store
+                .remove(kind, &(namespace.into(), name.into()))
+                .is_some()
+        })?;
+        if removed {
+            Ok(())
+        } else {
+            Err(SimError::NotFound {
+                kind,
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+        }
     }
 
     /// Deletes a pod gracefully, as `kubectl delete pod` does.

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::SimError;
+use super::store::Kind;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum LabelReq {
@@ -102,13 +103,14 @@ pub enum Field {
     Phase,
 }
 
-/// A parsed `fieldSelector`: `metadata.name`, `metadata.namespace` and (for pods) `status.phase`
-/// with `=`, `==` or `!=`.
+/// A parsed `fieldSelector`: `metadata.name`, `metadata.namespace` (namespaced kinds: the API
+/// server's field set of a Node has no namespace) and (for pods) `status.phase`, with `=`, `==`
+/// or `!=`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldSelector(Vec<(Field, bool, String)>);
 
 impl FieldSelector {
-    pub fn parse(s: &str, pods: bool) -> Result<Self, SimError> {
+    pub fn parse(s: &str, kind: Kind) -> Result<Self, SimError> {
         let mut reqs = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (field, equal, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -124,8 +126,8 @@ impl FieldSelector {
             };
             let field = match field.trim() {
                 "metadata.name" => Field::Name,
-                "metadata.namespace" => Field::Namespace,
-                "status.phase" if pods => Field::Phase,
+                "metadata.namespace" if kind.namespaced() => Field::Namespace,
+                "status.phase" if kind == Kind::Pod => Field::Phase,
                 other => {
                     return Err(SimError::BadRequest(format!(
                         "field label not supported: {other}"
@@ -199,12 +201,15 @@ mod tests {
             ("status.phase!=Succeeded,status.phase!=Failed", true),
         ] {
             assert_eq!(
-                FieldSelector::parse(sel, true).unwrap().matches(get),
+                FieldSelector::parse(sel, Kind::Pod).unwrap().matches(get),
                 want,
                 "{sel}"
             );
         }
-        assert!(FieldSelector::parse("status.phase=Running", false).is_err());
-        assert!(FieldSelector::parse("spec.nodeName=x", true).is_err());
+        assert!(FieldSelector::parse("status.phase=Running", Kind::Deployment).is_err());
+        assert!(FieldSelector::parse("spec.nodeName=x", Kind::Pod).is_err());
+        assert!(FieldSelector::parse("metadata.name=a", Kind::Node).is_ok());
+        assert!(FieldSelector::parse("metadata.namespace=a", Kind::Node).is_err());
+        assert!(FieldSelector::parse("metadata.namespace=a", Kind::StatefulSet).is_ok());
     }
 }

@@ -7,8 +7,10 @@ use std::ops::Bound;
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -22,15 +24,28 @@ pub enum Kind {
     Deployment,
     ReplicaSet,
     Pod,
+    StatefulSet,
+    DaemonSet,
+    ControllerRevision,
+    /// Cluster-scoped: its key's namespace is empty.
+    Node,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Deployment, Kind::ReplicaSet, Kind::Pod];
+    pub const ALL: [Kind; 7] = [
+        Kind::Deployment,
+        Kind::ReplicaSet,
+        Kind::Pod,
+        Kind::StatefulSet,
+        Kind::DaemonSet,
+        Kind::ControllerRevision,
+        Kind::Node,
+    ];
 
     pub const fn api_version(self) -> &'static str {
         match self {
-            Kind::Deployment | Kind::ReplicaSet => "apps/v1",
-            Kind::Pod => "v1",
+            Kind::Pod | Kind::Node => "v1",
+            _ => "apps/v1",
         }
     }
 
@@ -39,6 +54,10 @@ impl Kind {
             Kind::Deployment => "Deployment",
             Kind::ReplicaSet => "ReplicaSet",
             Kind::Pod => "Pod",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::DaemonSet => "DaemonSet",
+            Kind::ControllerRevision => "ControllerRevision",
+            Kind::Node => "Node",
         }
     }
 
@@ -47,6 +66,10 @@ impl Kind {
             Kind::Deployment => "DeploymentList",
             Kind::ReplicaSet => "ReplicaSetList",
             Kind::Pod => "PodList",
+            Kind::StatefulSet => "StatefulSetList",
+            Kind::DaemonSet => "DaemonSetList",
+            Kind::ControllerRevision => "ControllerRevisionList",
+            Kind::Node => "NodeList",
         }
     }
 
@@ -56,6 +79,10 @@ impl Kind {
             Kind::Deployment => "*apps.DeploymentList",
             Kind::ReplicaSet => "*apps.ReplicaSetList",
             Kind::Pod => "*core.PodList",
+            Kind::StatefulSet => "*apps.StatefulSetList",
+            Kind::DaemonSet => "*apps.DaemonSetList",
+            Kind::ControllerRevision => "*apps.ControllerRevisionList",
+            Kind::Node => "*core.NodeList",
         }
     }
 
@@ -65,6 +92,10 @@ impl Kind {
             Kind::Deployment => "*apps.Deployment",
             Kind::ReplicaSet => "*apps.ReplicaSet",
             Kind::Pod => "*core.Pod",
+            Kind::StatefulSet => "*apps.StatefulSet",
+            Kind::DaemonSet => "*apps.DaemonSet",
+            Kind::ControllerRevision => "*apps.ControllerRevision",
+            Kind::Node => "*core.Node",
         }
     }
 
@@ -73,7 +104,36 @@ impl Kind {
             Kind::Deployment => "deployments",
             Kind::ReplicaSet => "replicasets",
             Kind::Pod => "pods",
+            Kind::StatefulSet => "statefulsets",
+            Kind::DaemonSet => "daemonsets",
+            Kind::ControllerRevision => "controllerrevisions",
+            Kind::Node => "nodes",
         }
+    }
+
+    /// Whether objects of the kind live in a namespace (every kind here but Node).
+    pub const fn namespaced(self) -> bool {
+        !matches!(self, Kind::Node)
+    }
+
+    /// Whether the API server keeps `metadata.generation` for the kind: ControllerRevisions and
+    /// Nodes have none (their strategies never set it), so the recorded objects carry none.
+    pub const fn has_generation(self) -> bool {
+        !matches!(self, Kind::ControllerRevision | Kind::Node)
+    }
+
+    /// Whether the recorded API server answers a list of this kind in one piece with a
+    /// `Content-Length` rather than chunked: it does so for ControllerRevisions (full and
+    /// metadata-only, see the StatefulSet and DaemonSet recordings' `.headers`), and streams
+    /// the other kinds' lists.
+    pub const fn list_in_one_piece(self) -> bool {
+        matches!(self, Kind::ControllerRevision)
+    }
+
+    /// Whether the exporter watches the kind in full JSON (the workloads, whose specs and status
+    /// it reads) rather than metadata-only: what [`Store::eager_encoding`] prepares.
+    pub const fn watched_in_full(self) -> bool {
+        matches!(self, Kind::Deployment | Kind::StatefulSet | Kind::DaemonSet)
     }
 
     const fn index(self) -> usize {
@@ -87,6 +147,10 @@ pub enum Object {
     Deployment(Deployment),
     ReplicaSet(ReplicaSet),
     Pod(Pod),
+    StatefulSet(StatefulSet),
+    DaemonSet(DaemonSet),
+    ControllerRevision(ControllerRevision),
+    Node(Node),
 }
 
 impl Object {
@@ -95,6 +159,10 @@ impl Object {
             Object::Deployment(_) => Kind::Deployment,
             Object::ReplicaSet(_) => Kind::ReplicaSet,
             Object::Pod(_) => Kind::Pod,
+            Object::StatefulSet(_) => Kind::StatefulSet,
+            Object::DaemonSet(_) => Kind::DaemonSet,
+            Object::ControllerRevision(_) => Kind::ControllerRevision,
+            Object::Node(_) => Kind::Node,
         }
     }
 
@@ -103,6 +171,10 @@ impl Object {
             Object::Deployment(o) => &o.metadata,
             Object::ReplicaSet(o) => &o.metadata,
             Object::Pod(o) => &o.metadata,
+            Object::StatefulSet(o) => &o.metadata,
+            Object::DaemonSet(o) => &o.metadata,
+            Object::ControllerRevision(o) => &o.metadata,
+            Object::Node(o) => &o.metadata,
         }
     }
 
@@ -117,6 +189,10 @@ impl Object {
             Object::Deployment(o) => &mut o.metadata,
             Object::ReplicaSet(o) => &mut o.metadata,
             Object::Pod(o) => &mut o.metadata,
+            Object::StatefulSet(o) => &mut o.metadata,
+            Object::DaemonSet(o) => &mut o.metadata,
+            Object::ControllerRevision(o) => &mut o.metadata,
+            Object::Node(o) => &mut o.metadata,
         }
     }
 
@@ -128,12 +204,15 @@ impl Object {
         )
     }
 
-    /// The spec as JSON: a change bumps `metadata.generation`.
+    /// The spec as JSON: a change bumps `metadata.generation` (kinds without a generation, and
+    /// pods, whose spec is immutable here, answer null).
     fn spec_json(&self) -> Value {
         let spec = match self {
             Object::Deployment(o) => serde_json::to_value(&o.spec),
             Object::ReplicaSet(o) => serde_json::to_value(&o.spec),
-            Object::Pod(_) => Ok(Value::Null),
+            Object::StatefulSet(o) => serde_json::to_value(&o.spec),
+            Object::DaemonSet(o) => serde_json::to_value(&o.spec),
+            Object::Pod(_) | Object::ControllerRevision(_) | Object::Node(_) => Ok(Value::Null),
         };
         spec.unwrap_or(Value::Null)
     }
@@ -144,6 +223,10 @@ impl Object {
             Object::Deployment(o) => serde_json::to_value(o),
             Object::ReplicaSet(o) => serde_json::to_value(o),
             Object::Pod(o) => serde_json::to_value(o),
+            Object::StatefulSet(o) => serde_json::to_value(o),
+            Object::DaemonSet(o) => serde_json::to_value(o),
+            Object::ControllerRevision(o) => serde_json::to_value(o),
+            Object::Node(o) => serde_json::to_value(o),
         };
         v.unwrap_or(Value::Null)
     }
@@ -182,6 +265,14 @@ impl Object {
             #[serde(skip_serializing_if = "Option::is_none")]
             status: &'a Option<T>,
         }
+        /// A ControllerRevision as a list item: no spec or status, but `data` and `revision`.
+        #[derive(Serialize)]
+        struct RevisionItem<'a> {
+            metadata: &'a ObjectMeta,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            data: &'a Option<k8s_openapi::apimachinery::pkg::runtime::RawExtension>,
+            revision: i64,
+        }
         #[derive(Serialize)]
         struct Meta<'a> {
             kind: &'static str,
@@ -194,6 +285,10 @@ impl Object {
             (Encoding::Full, Object::Deployment(o)) => serde_json::to_writer(out, o),
             (Encoding::Full, Object::ReplicaSet(o)) => serde_json::to_writer(out, o),
             (Encoding::Full, Object::Pod(o)) => serde_json::to_writer(out, o),
+            (Encoding::Full, Object::StatefulSet(o)) => serde_json::to_writer(out, o),
+            (Encoding::Full, Object::DaemonSet(o)) => serde_json::to_writer(out, o),
+            (Encoding::Full, Object::ControllerRevision(o)) => serde_json::to_writer(out, o),
+            (Encoding::Full, Object::Node(o)) => serde_json::to_writer(out, o),
             (Encoding::ListItem, Object::Deployment(o)) => serde_json::to_writer(
                 out,
                 &Item {
@@ -218,6 +313,38 @@ impl Object {
                     status: &o.status,
                 },
             ),
+            (Encoding::ListItem, Object::StatefulSet(o)) => serde_json::to_writer(
+                out,
+                &Item {
+                    metadata: &o.metadata,
+                    spec: &o.spec,
+                    status: &o.status,
+                },
+            ),
+            (Encoding::ListItem, Object::DaemonSet(o)) => serde_json::to_writer(
+                out,
+                &Item {
+                    metadata: &o.metadata,
+                    spec: &o.spec,
+                    status: &o.status,
+                },
+            ),
+            (Encoding::ListItem, Object::Node(o)) => serde_json::to_writer(
+                out,
+                &Item {
+                    metadata: &o.metadata,
+                    spec: &o.spec,
+                    status: &o.status,
+                },
+            ),
+            (Encoding::ListItem, Object::ControllerRevision(o)) => serde_json::to_writer(
+                out,
+                &RevisionItem {
+                    metadata: &o.metadata,
+                    data: &o.data,
+                    revision: o.revision,
+                },
+            ),
             (Encoding::Meta, o) => serde_json::to_writer(
                 out,
                 &Meta {
@@ -228,6 +355,39 @@ impl Object {
             ),
         };
     }
+}
+
+/// The annotation the API server keeps on a DaemonSet: its template generation, which starts at
+/// 1 and rises with every change of `spec.template` (not with other spec changes); the DaemonSet
+/// controller labels pods and ControllerRevisions with it.
+pub const TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
+
+/// What the API server's DaemonSet strategy does on create (`old` is `None`) and update: it owns
+/// [`TEMPLATE_GENERATION`], so a writer cannot set it; it is 1 on create, and one more than before
+/// when the template changed. Other kinds pass through.
+fn admit_daemonset(old: Option<&Object>, object: &mut Object) {
+    let Object::DaemonSet(ds) = object else {
+        return;
+    };
+    let generation = match old {
+        Some(Object::DaemonSet(old)) => {
+            let before = old
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(TEMPLATE_GENERATION))
+                .and_then(|g| g.parse::<i64>().ok())
+                .unwrap_or(1);
+            let changed =
+                old.spec.as_ref().map(|s| &s.template) != ds.spec.as_ref().map(|s| &s.template);
+            before + i64::from(changed)
+        }
+        _ => 1,
+    };
+    ds.metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(TEMPLATE_GENERATION.into(), generation.to_string());
 }
 
 /// How an object is written on the wire.
@@ -305,14 +465,14 @@ pub struct Expired {
 /// Objects, the resourceVersion sequence and the change history.
 pub struct Store {
     rv: u64,
-    objects: [BTreeMap<Key, Arc<Object>>; 3],
+    objects: [BTreeMap<Key, Arc<Object>>; Kind::ALL.len()],
     history: VecDeque<Arc<Change>>,
     history_limit: usize,
     /// Watches from a resourceVersion below this one are Expired.
     compacted: u64,
     tx: broadcast::Sender<Arc<Change>>,
     uid_counter: u64,
-    /// Encode each change when it is written, in the form the exporter watches it (Deployments
+    /// Encode each change when it is written, in the form the exporter watches it (workloads
     /// full, the rest metadata-only), instead of when a watch first sends it: a writer that
     /// queues changes for a stopped client then leaves only copying to the watches.
     pub eager_encoding: bool,
@@ -400,6 +560,36 @@ impl Store {
         })
     }
 
+    pub fn statefulsets(&self) -> impl Iterator<Item = &StatefulSet> {
+        self.list(Kind::StatefulSet).filter_map(|o| match &**o {
+            Object::StatefulSet(s) => Some(s),
+            _ => None,
+        })
+    }
+
+    pub fn daemonsets(&self) -> impl Iterator<Item = &DaemonSet> {
+        self.list(Kind::DaemonSet).filter_map(|o| match &**o {
+            Object::DaemonSet(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    pub fn controller_revisions(&self) -> impl Iterator<Item = &ControllerRevision> {
+        self.list(Kind::ControllerRevision)
+            .filter_map(|o| match &**o {
+                Object::ControllerRevision(r) => Some(r),
+                _ => None,
+            })
+    }
+
+    /// Nodes, ordered by name.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.list(Kind::Node).filter_map(|o| match &**o {
+            Object::Node(n) => Some(n),
+            _ => None,
+        })
+    }
+
     /// A fresh uid in the UUID text form.
     pub fn new_uid(&mut self) -> String {
         self.uid_counter += 1;
@@ -458,7 +648,7 @@ impl Store {
             encoded: Default::default(),
         });
         if self.eager_encoding {
-            change.encoded(change.object.kind() != Kind::Deployment);
+            change.encoded(!change.object.kind().watched_in_full());
         }
         self.history.push_back(change.clone());
         while self.history.len() > self.history_limit {
@@ -475,9 +665,12 @@ impl Store {
         self.rv.to_string()
     }
 
-    /// Stores a new object: uid, creationTimestamp, generation 1 and a resourceVersion.
+    /// Stores a new object: uid, creationTimestamp, generation 1 (for kinds that have one) and a
+    /// resourceVersion.
     pub fn create(&mut self, mut object: Object) -> Arc<Object> {
-        object.meta_mut().generation = Some(1);
+        if object.kind().has_generation() {
+            object.meta_mut().generation = Some(1);
+        }
         let object = self.insert_new(object);
         self.record(EventType::Added, object.clone(), None);
         object
@@ -495,11 +688,17 @@ impl Store {
     fn insert_new(&mut self, mut object: Object) -> Arc<Object> {
         let uid = self.new_uid();
         let rv = self.next_rv();
+        let has_generation = object.kind().has_generation();
+        admit_daemonset(None, &mut object);
         let m = object.meta_mut();
         m.uid.get_or_insert(uid);
         m.creation_timestamp
             .get_or_insert(Time(clock::now_second()));
-        m.generation.get_or_insert(1);
+        if has_generation {
+            m.generation.get_or_insert(1);
+        } else {
+            m.generation = None;
+        }
         m.resource_version = Some(rv);
         let kind = object.kind();
         let key = object.key();
@@ -532,10 +731,11 @@ impl Store {
         let old = self.objects[kind.index()].get(&key).cloned()?;
         object.meta_mut().resource_version = old.meta().resource_version.clone();
         object.meta_mut().generation = old.meta().generation;
+        admit_daemonset(Some(&old), &mut object);
         if *old == object {
             return Some(old);
         }
-        if old.spec_json() != object.spec_json() {
+        if kind.has_generation() && old.spec_json() != object.spec_json() {
             let generation = old.meta().generation.unwrap_or(1) + 1;
             object.meta_mut().generation = Some(generation);
         }
