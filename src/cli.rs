@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use clap::{Parser, ValueEnum};
 
-use crate::model::DEFAULT_SLO_THRESHOLD_SECS;
+use crate::model::{DEFAULT_SLO_THRESHOLD_SECS, WorkloadKind};
 use crate::selection::{Selection, WorkloadPattern};
 use crate::shard::Sharding;
 
@@ -73,8 +73,19 @@ pub struct Args {
     #[arg(long = "namespace", short = 'n', value_name = "NS")]
     pub namespaces: Vec<String>,
 
-    /// Label selector for Deployments (e.g. `team=payments,tier!=batch`); their ReplicaSets and
-    /// pods follow by ownership.
+    /// The workload kinds to measure, comma-separated: deployment, statefulset, daemonset
+    /// (kubectl's short forms deploy, sts, ds too). Dropping a kind drops its watches.
+    #[arg(
+        long,
+        value_name = "KIND,...",
+        value_delimiter = ',',
+        value_parser = parse_kind,
+        default_value = "deployment,statefulset,daemonset"
+    )]
+    pub kinds: Vec<WorkloadKind>,
+
+    /// Label selector for workloads (e.g. `team=payments,tier!=batch`); their ReplicaSets,
+    /// ControllerRevisions and pods follow by ownership.
     #[arg(long, short = 'l', value_name = "SELECTOR")]
     pub selector: Option<String>,
 
@@ -204,6 +215,14 @@ impl Args {
         }
     }
 
+    /// The workload kinds measured, sorted and deduplicated.
+    pub fn kinds(&self) -> Vec<WorkloadKind> {
+        let mut kinds = self.kinds.clone();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+
     /// The SLO thresholds in seconds, the default when none is given.
     pub fn slo_thresholds(&self) -> Vec<u64> {
         if self.slo_thresholds.is_empty() {
@@ -295,6 +314,17 @@ pub fn parse_duration_secs(s: &str) -> Result<u64, String> {
     Ok(total)
 }
 
+fn parse_kind(s: &str) -> Result<WorkloadKind, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "deployment" | "deployments" | "deploy" => Ok(WorkloadKind::Deployment),
+        "statefulset" | "statefulsets" | "sts" => Ok(WorkloadKind::StatefulSet),
+        "daemonset" | "daemonsets" | "ds" => Ok(WorkloadKind::DaemonSet),
+        _ => Err(format!(
+            "'{s}' is not a workload kind: use deployment, statefulset or daemonset"
+        )),
+    }
+}
+
 fn parse_bucket(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -315,6 +345,33 @@ mod tests {
         assert!(parse_duration_secs("15x").is_err());
         assert!(parse_duration_secs("m").is_err());
         assert!(parse_duration_secs("").is_err());
+    }
+
+    #[test]
+    fn kinds_default_to_all_three_and_take_kubectl_s_short_forms() {
+        let all = [
+            WorkloadKind::Deployment,
+            WorkloadKind::StatefulSet,
+            WorkloadKind::DaemonSet,
+        ];
+        let parse = |args: &[&str]| {
+            Args::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
+                .map(|a| a.kinds())
+        };
+        assert_eq!(parse(&[]).ok(), Some(all.to_vec()));
+        assert_eq!(
+            parse(&["--kinds", "sts,deploy,sts"]).ok(),
+            Some(vec![WorkloadKind::Deployment, WorkloadKind::StatefulSet])
+        );
+        assert_eq!(
+            parse(&["--kinds=ds"]).ok(),
+            Some(vec![WorkloadKind::DaemonSet])
+        );
+        let err = parse(&["--kinds", "cronjob"]).expect_err("not a kind");
+        assert!(
+            err.to_string()
+                .contains("use deployment, statefulset or daemonset")
+        );
     }
 
     #[test]

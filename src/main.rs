@@ -166,7 +166,7 @@ async fn run(args: Args) -> Result<()> {
     };
     let model_config = ModelConfig::with_buckets(&base_buckets, &args.slo_thresholds())
         .with_namespaces(&args.namespaces)
-        .with_kinds(&[kube_rollout_exporter::model::WorkloadKind::Deployment]);
+        .with_kinds(&args.kinds());
     let shared = Arc::new(Shared::with_failure_timeout(
         Model::new(model_config),
         std::time::Duration::from_secs(args.failure_timeout_secs),
@@ -223,6 +223,7 @@ async fn run(args: Args) -> Result<()> {
             let config = watch::Config {
                 selection,
                 page_size: args.page_size,
+                kinds: args.kinds(),
             };
             let tasks = watch::spawn(client, &config, shared);
             futures::future::join_all(tasks).await;

@@ -1,10 +1,12 @@
 //! Workload-consistent sharding: with `--total-shards N`, each exporter keeps only the workloads
-//! whose key (namespace + workload name) hashes to its shard, so a Deployment, its ReplicaSets and
-//! its Pods always land in the same shard and every rollout is seen whole by one exporter.
+//! whose key (namespace + workload name) hashes to its shard, so a workload, its ReplicaSets or
+//! ControllerRevisions and its Pods always land in the same shard and every rollout is seen whole by one exporter.
 //!
-//! A Deployment's key is its own name; a ReplicaSet's is its controlling Deployment's name; a
-//! Pod's is its controlling ReplicaSet's name minus the `-<pod-template-hash>` suffix. Objects
-//! that belong to no Deployment are keyed by their own name (the model ignores them anyway).
+//! A workload's key is its own name; a ReplicaSet's is its controlling Deployment's name; a
+//! StatefulSet's or DaemonSet's pods and ControllerRevisions take their controller's name; a
+//! Deployment's Pod takes its controlling ReplicaSet's name minus the `-<pod-template-hash>`
+//! suffix. Objects that belong to no workload are keyed by their own name (the model ignores
+//! them anyway).
 
 /// The pod-template-hash label (kept by `decode::Meta` for sharding).
 pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
@@ -58,7 +60,7 @@ pub fn workload_name<'a>(
     hash: Option<&str>,
 ) -> &'a str {
     match controller {
-        Some(("Deployment", deployment)) => deployment,
+        Some(("Deployment" | "StatefulSet" | "DaemonSet", workload)) => workload,
         Some(("ReplicaSet", rs)) => {
             match hash.and_then(|h| rs.strip_suffix(h)?.strip_suffix('-')) {
                 Some(deployment) => deployment,
@@ -127,6 +129,19 @@ mod tests {
             let shard = owners[0];
             let s = Sharding { shard, total };
             assert!(owns_object(s, &d) && owns_object(s, &rs));
+        }
+    }
+
+    #[test]
+    fn a_statefulset_or_daemonset_its_revisions_and_pods_share_a_key() {
+        for kind in ["StatefulSet", "DaemonSet"] {
+            let workload = meta("pg", None, None);
+            let revision = meta("pg-557fc698f7", Some((kind, "pg")), None);
+            // A StatefulSet pod's name is not its workload's plus a hash: only the owner says.
+            let pod = meta("pg-0", Some((kind, "pg")), None);
+            for m in [&workload, &revision, &pod] {
+                assert_eq!(workload_of(m), "pg", "{kind}");
+            }
         }
     }
 

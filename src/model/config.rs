@@ -64,19 +64,9 @@ impl ModelConfig {
         &self.kinds
     }
 
-    /// Whether `resource` is watched with these kinds: pods always; ReplicaSets for Deployments;
-    /// ControllerRevisions for StatefulSets and DaemonSets.
+    /// Whether `resource` is watched with these kinds (see [`Resource::needed_by`]).
     pub fn watches(&self, resource: Resource) -> bool {
-        let has = |kind| self.kinds.contains(&kind);
-        match resource {
-            Resource::Deployments | Resource::ReplicaSets => has(WorkloadKind::Deployment),
-            Resource::StatefulSets => has(WorkloadKind::StatefulSet),
-            Resource::DaemonSets => has(WorkloadKind::DaemonSet),
-            Resource::ControllerRevisions => {
-                has(WorkloadKind::StatefulSet) || has(WorkloadKind::DaemonSet)
-            }
-            Resource::Pods | Resource::FinishedPods => true,
-        }
+        resource.needed_by(&self.kinds)
     }
 
     pub fn namespaces(&self) -> &[String] {

@@ -462,6 +462,21 @@ impl Resource {
         }
     }
 
+    /// Whether a watch of this resource is needed when these workload kinds are watched: pods
+    /// always; ReplicaSets for Deployments; ControllerRevisions for StatefulSets and DaemonSets.
+    pub fn needed_by(self, kinds: &[WorkloadKind]) -> bool {
+        let has = |kind| kinds.contains(&kind);
+        match self {
+            Resource::Deployments | Resource::ReplicaSets => has(WorkloadKind::Deployment),
+            Resource::StatefulSets => has(WorkloadKind::StatefulSet),
+            Resource::DaemonSets => has(WorkloadKind::DaemonSet),
+            Resource::ControllerRevisions => {
+                has(WorkloadKind::StatefulSet) || has(WorkloadKind::DaemonSet)
+            }
+            Resource::Pods | Resource::FinishedPods => true,
+        }
+    }
+
     pub(super) const fn index(self) -> usize {
         self as usize
     }

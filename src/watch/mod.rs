@@ -1,8 +1,10 @@
 //! The watch adapters: one list-and-watch loop per resource (and per namespace, when namespaces
 //! are given) that turns the API server's bytes into model events.
 //!
-//! Deployments are watched as full objects (the model reads their spec and status), ReplicaSets
-//! and Pods metadata-only, and the phase source is a second metadata-only pod watch that sees only
+//! The workloads of the kinds chosen (`--kinds`: Deployments, StatefulSets, DaemonSets) are
+//! watched as full objects (the model reads their spec and status) and ControllerRevisions too
+//! (their `revision` is not metadata; their `data` is skipped unread); ReplicaSets and Pods
+//! metadata-only; and the phase source is a second metadata-only pod watch that sees only
 //! finished pods (`status.phase` Succeeded or Failed).
 //!
 //! Each loop does what client-go's reflector does: list in pages (`limit`, `continue`), then watch
@@ -26,7 +28,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{ListParams, WatchParams};
 use kube::client::Body;
@@ -37,7 +41,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::decode::{self, EventType, Meta, Object, ObjectSeed, Str};
 use crate::error::ConvertError;
-use crate::model::{Change, Event, Resource};
+use crate::model::{Change, Event, Resource, WorkloadKind};
 use crate::selection::Selection;
 use crate::shared::{Shared, WatchStats};
 use backoff::{Backoff, jitter};
@@ -79,6 +83,8 @@ pub struct Config {
     pub selection: Arc<Selection>,
     /// Objects per list page.
     pub page_size: u32,
+    /// The workload kinds watched (`--kinds`): each brings its own watches.
+    pub kinds: Vec<WorkloadKind>,
 }
 
 /// Every API resource the exporter reads: (API group, resource, verbs). The deploy manifests'
@@ -86,6 +92,9 @@ pub struct Config {
 pub const WATCHED: &[(&str, &str, &[&str])] = &[
     ("apps", "deployments", &["list", "watch"]),
     ("apps", "replicasets", &["list", "watch"]),
+    ("apps", "statefulsets", &["list", "watch"]),
+    ("apps", "daemonsets", &["list", "watch"]),
+    ("apps", "controllerrevisions", &["list", "watch"]),
     ("", "pods", &["list", "watch"]),
 ];
 
@@ -125,17 +134,21 @@ impl<T> Spec<T> {
         }
     }
 
-    /// Metadata-only (`PartialObjectMetadata`): everything but Deployments, whose spec and status
-    /// the model reads.
+    /// Metadata-only (`PartialObjectMetadata`): everything but the workloads, whose spec and
+    /// status the model reads, and ControllerRevisions, whose `revision` is not metadata (their
+    /// `data`, the template, is skipped unread).
     fn metadata(&self) -> bool {
-        self.resource != Resource::Deployments
+        self.seed() == ObjectSeed::Meta
     }
 
+    /// What the decoder reads of each object.
     fn seed(&self) -> ObjectSeed {
-        if self.metadata() {
-            ObjectSeed::Meta
-        } else {
-            ObjectSeed::Deployment
+        match self.resource {
+            Resource::Deployments => ObjectSeed::Deployment,
+            Resource::StatefulSets => ObjectSeed::StatefulSet,
+            Resource::DaemonSets => ObjectSeed::DaemonSet,
+            Resource::ControllerRevisions => ObjectSeed::ControllerRevision,
+            Resource::ReplicaSets | Resource::Pods | Resource::FinishedPods => ObjectSeed::Meta,
         }
     }
 }
@@ -153,28 +166,71 @@ pub fn spawn(client: Client, config: &Config, shared: Arc<Shared>) -> Vec<JoinHa
             .collect()
     };
     let mut tasks = Vec::new();
+    let watched = |r: Resource| r.needed_by(&config.kinds);
     for ns in namespaces {
-        let deployments = Spec {
-            labels: selection.selector.clone(),
-            ..Spec::new(
-                Resource::Deployments,
+        // The label selector picks workloads; what they own follows by ownership.
+        if watched(Resource::Deployments) {
+            let deployments = Spec {
+                labels: selection.selector.clone(),
+                ..Spec::new(
+                    Resource::Deployments,
+                    ns,
+                    Deployment::url_path(&(), ns),
+                    config,
+                    decode::deployment,
+                    Event::Deployment,
+                )
+            };
+            tasks.push(start(deployments, client.clone(), shared.clone()));
+            let replicasets = Spec::new(
+                Resource::ReplicaSets,
                 ns,
-                Deployment::url_path(&(), ns),
+                ReplicaSet::url_path(&(), ns),
                 config,
-                decode::deployment,
-                Event::Deployment,
-            )
-        };
-        tasks.push(start(deployments, client.clone(), shared.clone()));
-        let replicasets = Spec::new(
-            Resource::ReplicaSets,
-            ns,
-            ReplicaSet::url_path(&(), ns),
-            config,
-            decode::replicaset,
-            Event::ReplicaSet,
-        );
-        tasks.push(start(replicasets, client.clone(), shared.clone()));
+                decode::replicaset,
+                Event::ReplicaSet,
+            );
+            tasks.push(start(replicasets, client.clone(), shared.clone()));
+        }
+        if watched(Resource::StatefulSets) {
+            let statefulsets = Spec {
+                labels: selection.selector.clone(),
+                ..Spec::new(
+                    Resource::StatefulSets,
+                    ns,
+                    StatefulSet::url_path(&(), ns),
+                    config,
+                    decode::statefulset,
+                    Event::StatefulSet,
+                )
+            };
+            tasks.push(start(statefulsets, client.clone(), shared.clone()));
+        }
+        if watched(Resource::DaemonSets) {
+            let daemonsets = Spec {
+                labels: selection.selector.clone(),
+                ..Spec::new(
+                    Resource::DaemonSets,
+                    ns,
+                    DaemonSet::url_path(&(), ns),
+                    config,
+                    decode::daemonset,
+                    Event::DaemonSet,
+                )
+            };
+            tasks.push(start(daemonsets, client.clone(), shared.clone()));
+        }
+        if watched(Resource::ControllerRevisions) {
+            let revisions = Spec::new(
+                Resource::ControllerRevisions,
+                ns,
+                ControllerRevision::url_path(&(), ns),
+                config,
+                decode::controllerrevision,
+                Event::ControllerRevision,
+            );
+            tasks.push(start(revisions, client.clone(), shared.clone()));
+        }
         let pods = Spec::new(
             Resource::Pods,
             ns,
