@@ -244,8 +244,11 @@ async fn a_new_template_before_completion_supersedes_the_rollout() {
     c.sim
         .set_image("shop", WEB, "registry.local/app:v2")
         .expect("v2");
+    // Started at the template change; the controller has created revision 2 (a template changed
+    // again before that would become revision 2 itself).
     wait_metrics(e.addr, "v2 started", MINUTE, |s| {
         s.web("kube_rollout_started_total", WEB, &[]) == Some(1.0)
+            && s.web("kube_rollout_revision", WEB, &[]) == Some(2.0)
     })
     .await;
     c.sim

@@ -432,15 +432,16 @@ async fn scenario(mode: Mode) {
             .count()
     };
     match mode {
-        // 7 gauges, 5 phases, 3 counters, 4 histograms of 18 buckets + sum + count.
-        Mode::Default => assert_eq!(series("shop", "web"), 95),
+        // 8 gauges (the info series included), 5 phases, 3 counters, 4 histograms of 18
+        // buckets + sum + count.
+        Mode::Default => assert_eq!(series("shop", "web"), 96),
         Mode::PerNamespace => {
-            assert_eq!(series("shop", "web"), 15);
+            assert_eq!(series("shop", "web"), 16);
             assert_eq!(series("shop", ""), 80, "the namespace's histograms");
         }
         Mode::DenyList => {
             assert_eq!(series("shop", "canary"), 0, "denied");
-            assert_eq!(series("shop", "web"), 95);
+            assert_eq!(series("shop", "web"), 96);
         }
     }
     sim.remove_finalizers("blog", &held).expect("release");

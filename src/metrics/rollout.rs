@@ -58,7 +58,21 @@ pub static REVISION: Family = Family {
     name: "kube_rollout_revision",
     kind: Gauge,
     unit: None,
-    help: "The Deployment's deployment.kubernetes.io/revision.",
+    help: "The update revision's number: a Deployment's deployment.kubernetes.io/revision, a StatefulSet's or DaemonSet's ControllerRevision revision.",
+    labels: PER_WORKLOAD,
+};
+pub static WORKLOAD_INFO: Family = Family {
+    name: "kube_rollout_workload_info",
+    kind: Gauge,
+    unit: None,
+    help: "1 per workload, with its update strategy.",
+    labels: &[NAMESPACE, WORKLOAD, WORKLOAD_TYPE, "strategy"],
+};
+pub static PARTITION: Family = Family {
+    name: "kube_rollout_partition",
+    kind: Gauge,
+    unit: None,
+    help: "A RollingUpdate StatefulSet's rollingUpdate.partition, when set: pods below it keep the old revision.",
     labels: PER_WORKLOAD,
 };
 pub static LAST_STARTED: Family = Family {
@@ -100,14 +114,14 @@ pub static STARTED: Family = Family {
     name: "kube_rollout_started",
     kind: Counter,
     unit: None,
-    help: "Rollouts started (revision changes) since the exporter started.",
+    help: "Rollouts started (pod template changes) since the exporter started.",
     labels: PER_WORKLOAD,
 };
 pub static SUPERSEDED: Family = Family {
     name: "kube_rollout_superseded",
     kind: Counter,
     unit: None,
-    help: "Rollouts superseded by a newer revision before completing.",
+    help: "Rollouts superseded by a newer template before completing.",
     labels: PER_WORKLOAD,
 };
 pub static SLOW: Family = Family {
@@ -119,13 +133,15 @@ pub static SLOW: Family = Family {
 };
 
 /// Every rollout family, in the order a scrape writes them.
-pub static FAMILIES: [&Family; 14] = [
+pub static FAMILIES: [&Family; 16] = [
     &TERMINATING_PODS,
     &TERMINATING_PODS_OVERDUE,
     &OLDEST_TERMINATION,
     &IN_PROGRESS,
     &PHASE,
     &REVISION,
+    &WORKLOAD_INFO,
+    &PARTITION,
     &LAST_STARTED,
     &LAST_COMPLETED,
     &POD_TERMINATION_DURATION,
@@ -153,6 +169,8 @@ pub(super) fn encode(
     per_workload(e, &IN_PROGRESS, w, |m| Some(m.in_progress_seconds))?;
     phases(e, w)?;
     per_workload(e, &REVISION, w, |m| m.revision.map(|r| r as f64))?;
+    info(e, w)?;
+    per_workload(e, &PARTITION, w, |m| m.partition.map(f64::from))?;
     per_workload(e, &LAST_STARTED, w, |m| m.last_started_timestamp)?;
     per_workload(e, &LAST_COMPLETED, w, |m| m.last_completed_timestamp)?;
     if per_namespace {
@@ -199,6 +217,20 @@ fn phases(e: &mut DescriptorEncoder<'_>, workloads: &[WorkloadMetrics]) -> fmt::
             let labels = PHASE.labels([namespace, name, kind, phase.as_str()]);
             PHASE.sample(encoder.encode_family(&labels)?, u64::from(m.phase == phase))?;
         }
+    }
+    Ok(())
+}
+
+/// `kube_rollout_workload_info`: a series per workload whose object is known.
+fn info(e: &mut DescriptorEncoder<'_>, workloads: &[WorkloadMetrics]) -> fmt::Result {
+    let mut encoder = WORKLOAD_INFO.describe(e)?;
+    for m in workloads {
+        let Some(strategy) = m.strategy else {
+            continue;
+        };
+        let [namespace, name, kind] = workload_labels(m);
+        let labels = WORKLOAD_INFO.labels([namespace, name, kind, strategy.as_str()]);
+        WORKLOAD_INFO.sample(encoder.encode_family(&labels)?, 1u64)?;
     }
     Ok(())
 }
@@ -310,7 +342,7 @@ fn summed_per_namespace(workloads: &[WorkloadMetrics]) -> Vec<WorkloadMetrics> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::model::{WorkloadKey, bucket_bounds};
+    use crate::model::{UpdateStrategy, WorkloadKey, bucket_bounds};
 
     /// A complete Deployment with one terminating pod and the given termination durations.
     pub fn workload(namespace: &str, name: &str, terminations: &[f64]) -> WorkloadMetrics {
@@ -337,6 +369,8 @@ pub(super) mod tests {
             ready_duration: None,
             complete_duration: None,
             drain_tail: None,
+            strategy: Some(UpdateStrategy::RollingUpdate),
+            partition: None,
         }
     }
 

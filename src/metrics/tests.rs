@@ -3,7 +3,10 @@
 
 use super::rollout::tests::workload;
 use super::*;
-use crate::model::{Histogram, ModelStats, Phase, Resource, WorkloadMetrics, bucket_bounds};
+use crate::model::{
+    Histogram, ModelStats, Phase, Resource, UpdateStrategy, WorkloadKey, WorkloadKind,
+    WorkloadMetrics, bucket_bounds,
+};
 use crate::shard::Sharding;
 use crate::shared::{DEFAULT_FAILURE_TIMEOUT, Readiness, WatchCounts};
 
@@ -70,6 +73,23 @@ fn fixed_workloads() -> Vec<WorkloadMetrics> {
             slow_total: vec![(300, 0), (600, 0)],
             ready_duration: Some(histogram(&[2.0])),
             ..cart
+        },
+        // An OnDelete StatefulSet waiting for people, and a partitioned one.
+        WorkloadMetrics {
+            key: WorkloadKey::new(WorkloadKind::StatefulSet, "db", "pg"),
+            phase: Phase::Waiting,
+            in_progress_seconds: 3600.0,
+            revision: Some(4),
+            strategy: Some(UpdateStrategy::OnDelete),
+            slow_total: vec![(300, 0), (600, 0)],
+            ..workload("db", "pg", &[5.5])
+        },
+        WorkloadMetrics {
+            key: WorkloadKey::new(WorkloadKind::StatefulSet, "db", "redis"),
+            partition: Some(2),
+            revision: Some(2),
+            slow_total: vec![(300, 0), (600, 0)],
+            ..workload("db", "redis", &[])
         },
     ]
 }

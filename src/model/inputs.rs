@@ -138,6 +138,17 @@ pub enum UpdateStrategy {
     Recreate,
 }
 
+impl UpdateStrategy {
+    /// The value as the API writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            UpdateStrategy::RollingUpdate => "RollingUpdate",
+            UpdateStrategy::OnDelete => "OnDelete",
+            UpdateStrategy::Recreate => "Recreate",
+        }
+    }
+}
+
 /// The kind of a controller, as far as the model tells kinds apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OwnerKind {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::namespace::{Parts, RsOwner, Termination};
 use super::workload::{Object, Workload};
-use super::{Histogram, Model, Phase, Timestamp, WorkloadKey, WorkloadKind};
+use super::{Histogram, Model, Phase, Timestamp, UpdateStrategy, WorkloadKey, WorkloadKind};
 
 /// Every metric value of one workload at one instant (the `kube_rollout_*` families).
 ///
@@ -47,6 +47,11 @@ pub struct WorkloadMetrics {
     pub complete_duration: Option<Histogram>,
     /// `kube_rollout_drain_tail_seconds`.
     pub drain_tail: Option<Histogram>,
+    /// `kube_rollout_workload_info{strategy}`: the update strategy, while the object is known.
+    pub strategy: Option<UpdateStrategy>,
+    /// `kube_rollout_partition`: a RollingUpdate StatefulSet's `rollingUpdate.partition`, when
+    /// set (0 included).
+    pub partition: Option<i32>,
 }
 
 /// Counts that tell an operator how much the exporter itself could see (`kube_rollout_exporter_*`).
@@ -220,5 +225,9 @@ fn metrics(
         ready_duration: w.ready.as_deref().cloned(),
         complete_duration: w.complete.as_deref().cloned(),
         drain_tail: w.drain_tail.as_deref().cloned(),
+        strategy: object.map(Object::strategy),
+        partition: object
+            .filter(|o| o.strategy() == UpdateStrategy::RollingUpdate)
+            .and_then(Object::spec_partition),
     }
 }

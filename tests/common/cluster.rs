@@ -89,9 +89,14 @@ pub fn steady(d: &Deployment, replicas: i32) -> bool {
 
 /// Whether every watch of the exporter has finished its first list.
 pub fn synced(s: &Scrape) -> bool {
-    ["deployments", "replicasets", "pods", "finished_pods"]
-        .iter()
-        .all(|r| s.get("kube_rollout_exporter_synced", &[("resource", r)]) == Some(1.0))
+    // Every watched resource (which ones depends on --kinds), and at least the four every
+    // configuration watches.
+    let synced: Vec<f64> =
+        s.0.iter()
+            .filter(|(k, _)| k.starts_with("kube_rollout_exporter_synced{"))
+            .map(|(_, v)| *v)
+            .collect();
+    synced.len() >= 4 && synced.iter().all(|&v| v == 1.0)
 }
 
 /// Waits until the wall clock is in a later second than every ReplicaSet's creationTimestamp

@@ -426,6 +426,10 @@ fn an_ondelete_rollout_waits_for_people_and_observes_only_its_terminations() {
     let m = c.pg(2000.0);
     assert_eq!((m.phase, m.started_total), (Phase::Waiting, 1));
     assert_eq!(
+        (m.strategy, m.partition),
+        (Some(UpdateStrategy::OnDelete), None)
+    );
+    assert_eq!(
         m.slow_total,
         vec![(900, 0)],
         "never slow: it waits for people"
