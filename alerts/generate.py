@@ -45,7 +45,8 @@ DEFAULTS = {
     "slo_threshold": 900,
     "slo_objective": 99.0,
     # Labels to compute the SLO by; empty is one SLO for the whole cluster, "namespace" gives each
-    # namespace its own SLO and its own burn-rate alerts. Comma-separated.
+    # namespace its own SLO and its own burn-rate alerts, "workload_type" each kind (deployment,
+    # statefulset, daemonset). Comma-separated.
     "slo_by": "",
     # Minimum rollouts in the long window before a burn-rate alert may page. 0 (the default)
     # derives it per window: the smallest count for which one slow rollout alone stays below the
@@ -53,7 +54,8 @@ DEFAULTS = {
     "slo_page_min_rollouts": 0,
     # KubeRolloutPodsStuckTerminating: pods past their deletion deadline for this long.
     "stuck_termination_for": "15m",
-    # KubeRolloutTakingTooLong: a rollout (neither paused nor stalled) older than this.
+    # KubeRolloutTakingTooLong: a rollout older than this, neither paused nor stalled (Deployments)
+    # nor waiting (OnDelete StatefulSets and DaemonSets waiting for people to delete old pods).
     "rollout_too_long_seconds": 1800,
     # KubeRolloutDrainTailLong: ready but not complete for this long.
     "drain_tail_for": "15m",
@@ -247,12 +249,16 @@ def workload_alerts(cfg):
             },
         },
         {
-            "comment": "A rollout in flight for too long; paused and stalled ones are excluded.",
+            "comment": (
+                "A rollout in flight for too long, of any kind. Excluded: paused and stalled\n"
+                "Deployments (stalled has its own alert) and OnDelete rollouts waiting for people\n"
+                "to delete old pods (phase waiting: their age measures people, not the rollout)."
+            ),
             "alert": "KubeRolloutTakingTooLong",
             "expr": (
                 f"{max_by_workload('kube_rollout_in_progress_seconds')} > {too_long}\n"
                 f"unless on ({WORKLOAD})\n"
-                f"{max_by_workload(phase('paused|stalled'))} == 1"
+                f"{max_by_workload(phase('paused|stalled|waiting'))} == 1"
             ),
             "for": "5m",
             "labels": {"severity": "warning"},
@@ -266,7 +272,7 @@ def workload_alerts(cfg):
             },
         },
         {
-            "comment": "Progressing=False with reason ProgressDeadlineExceeded.",
+            "comment": "Progressing=False with reason ProgressDeadlineExceeded (Deployments only).",
             "alert": "KubeRolloutStalled",
             "expr": (
                 f"{max_by_workload('kube_rollout_in_progress_seconds')}\n"
@@ -391,6 +397,7 @@ def slo(cfg):
     ids = f'sloth_id="{SLO_ID}"'
     join = "sloth_id, sloth_service, sloth_slo"
     where = "In namespace {{ $labels.namespace }}, " if "namespace" in by else ""
+    kind = "{{ $labels.workload_type }} " if "workload_type" in by else ""
 
     sli = []
     for window in SLI_WINDOWS:
@@ -486,7 +493,7 @@ def slo(cfg):
             "annotations": {
                 "summary": "Rollouts are burning the deploy-duration error budget.",
                 "description": (
-                    f"{where}{{{{ $value | humanizePercentage }}}} of the rollouts started in the last "
+                    f"{where}{{{{ $value | humanizePercentage }}}} of the {kind}rollouts started in the last "
                     f"{long} took longer than {seconds_text(cfg['slo_threshold'])}, burning the "
                     f"{SLO_PERIOD} error budget of the {number_text(cfg['slo_objective'])}% objective "
                     f"at {factor}x the sustainable rate."

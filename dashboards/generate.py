@@ -12,7 +12,9 @@ committed files differ from what this script writes, and lints both.
 Python 3 standard library only. dashboards/README.md lists every panel and its query.
 
 Conventions (tests/dashboards.rs enforces them): datasource only through the `datasource`
-variable; every panel has a unit; every range in a query is `$__rate_interval` (per-point rates)
+variable; every query filters by the `namespace`, `workload_type` and `workload` variables (SEL)
+and groups and joins by all three (BY: a StatefulSet and a Deployment may share a name);
+every panel has a unit; every range in a query is `$__rate_interval` (per-point rates)
 or `$__range` (one number for the whole time range); recorded series from alerts/ where a query
 would otherwise read days of raw buckets; `le` matchers in the exporter's float form.
 """
@@ -26,7 +28,10 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
-SEL = 'namespace=~"$namespace", workload=~"$workload"'
+SEL = 'namespace=~"$namespace", workload_type=~"$workload_type", workload=~"$workload"'
+# What identifies a workload: its namespace, name and kind.
+BY = "namespace, workload, workload_type"
+WL = "{{workload_type}} {{namespace}}/{{workload}}"
 JOB = 'job=~"$job"'
 SLO = 'sloth_id="kube-rollout-duration"'
 QUANTILES = (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"))
@@ -38,8 +43,9 @@ PHASES = (  # value of the phase code in the phase timeline, name, colour
     (0, "complete", "green"),
     (1, "draining", "blue"),
     (2, "progressing", "yellow"),
-    (3, "paused", "purple"),
-    (4, "stalled", "red"),
+    (3, "waiting", "light-purple"),  # StatefulSets and DaemonSets (OnDelete)
+    (4, "paused", "purple"),  # Deployments
+    (5, "stalled", "red"),  # Deployments
 )
 
 
@@ -200,7 +206,8 @@ def drilldown_link():
     return [{
         "title": "Open the workload dashboard",
         "url": (f"/d/{WORKLOAD_UID}/kube-rollout-workload?var-datasource=${{datasource}}"
-                "&var-namespace=${__data.fields.namespace}&var-workload=${__value.raw}"
+                "&var-namespace=${__data.fields.namespace}"
+                "&var-workload_type=${__data.fields.workload_type}&var-workload=${__value.raw}"
                 "&${__url_time_range}"),
     }]
 
@@ -264,8 +271,12 @@ WORKLOAD_VARIABLES = [
     datasource_variable(),
     query_variable("namespace", "Namespace", "label_values(kube_rollout_phase, namespace)"),
     query_variable(
+        "workload_type", "Kind",
+        'label_values(kube_rollout_phase{namespace=~"$namespace"}, workload_type)',
+    ),
+    query_variable(
         "workload", "Workload",
-        'label_values(kube_rollout_phase{namespace=~"$namespace"}, workload)',
+        'label_values(kube_rollout_phase{namespace=~"$namespace", workload_type=~"$workload_type"}, workload)',
     ),
 ]
 
@@ -275,12 +286,12 @@ def timestamp_annotation(name, metric, color, enable):
     return {
         "datasource": DS,
         "enable": enable,
-        "expr": f"max by (namespace, workload) ({metric}{{{SEL}}} > 0) * 1000",
+        "expr": f"max by ({BY}) ({metric}{{{SEL}}} > 0) * 1000",
         "iconColor": color,
         "name": name,
         "step": "1m",
-        "tagKeys": "namespace,workload",
-        "textFormat": "{{namespace}}/{{workload}}",
+        "tagKeys": "namespace,workload_type,workload",
+        "textFormat": WL,
         "titleFormat": name,
         "useValueForTime": True,
     }
@@ -326,62 +337,73 @@ def overview():
     L = Layout()
     L.row("Now")
     L.add(stat("Rollouts in progress", "short",
-               f"count(max by (namespace, workload) (kube_rollout_in_progress_seconds{{{SEL}}}) > 0) or vector(0)",
+               f"count(max by ({BY}) (kube_rollout_in_progress_seconds{{{SEL}}}) > 0) or vector(0)",
                "Rollouts in flight: started and not yet complete (ready and every old pod gone) "
-               "or superseded."), 4, 4)
+               "or superseded. Includes OnDelete rollouts waiting for people."), 4, 4)
     L.add(stat("Stalled rollouts", "short",
-               f'sum(max by (namespace, workload) (kube_rollout_phase{{{SEL}, phase="stalled"}})) or vector(0)',
-               "Rollouts past their progress deadline (Progressing=False, "
-               "ProgressDeadlineExceeded).", steps=("green", (1, "red"))), 4, 4)
+               f'sum(max by ({BY}) (kube_rollout_phase{{{SEL}, phase="stalled"}})) or vector(0)',
+               "Deployment rollouts past their progress deadline (Progressing=False, "
+               "ProgressDeadlineExceeded). StatefulSets and DaemonSets have no progress deadline.",
+               steps=("green", (1, "red"))), 3, 4)
+    L.add(stat("Waiting rollouts", "short",
+               f'sum(max by ({BY}) (kube_rollout_phase{{{SEL}, phase="waiting"}})) or vector(0)',
+               "OnDelete StatefulSets and DaemonSets with a new template, nothing terminating and "
+               "every pod ready: the controller replaces no pod until people delete the old ones. "
+               "Never slow, never alerting."), 3, 4)
     L.add(stat("Terminating pods", "short",
                f"sum(kube_rollout_terminating_pods{{{SEL}}}) or vector(0)",
                "Pods of the selected workloads with a deletionTimestamp that still exist."), 4, 4)
     L.add(stat("Overdue pods", "short",
                f"sum(kube_rollout_terminating_pods_overdue{{{SEL}}}) or vector(0)",
                "Terminating pods past their first observed deletionTimestamp (the deletion "
-               "request plus the grace period): stuck.", steps=("green", (1, "red"))), 4, 4)
+               "request plus the grace period): stuck.", steps=("green", (1, "red"))), 3, 4)
     L.add(stat("Oldest termination", "s",
                f"max(kube_rollout_oldest_termination_seconds{{{SEL}}}) or vector(0)",
                "Time since the earliest deletion request among the terminating pods.",
                steps=("green", (300, "yellow"), (900, "red"))), 4, 4)
     L.add(stat("Rollouts started", "short",
                f"round(sum(increase(kube_rollout_started_total{{{SEL}}}[$__range])))",
-               "Rollouts started in the selected time range."), 4, 4)
+               "Rollouts started in the selected time range."), 3, 4)
 
     L.add(table(
         "Rollouts in progress", "s",
         [target(
-            f"max by (namespace, workload, phase) (kube_rollout_phase{{{SEL}}} == 1)\n"
-            f"* on (namespace, workload) group_left\n"
-            f"max by (namespace, workload) (kube_rollout_in_progress_seconds{{{SEL}}}) > 0",
+            f"max by ({BY}, phase) (kube_rollout_phase{{{SEL}}} == 1)\n"
+            f"* on ({BY}) group_left\n"
+            f"max by ({BY}) (kube_rollout_in_progress_seconds{{{SEL}}}) > 0",
             instant=True, fmt="table")],
         {"Value": "age"}, {"age": "s"},
-        "Every rollout in flight, with its phase (progressing: not ready yet; draining: ready, "
-        "old pods remain; paused; stalled) and its age. Empty when nothing is rolling out.",
+        "Every rollout in flight, with its kind, phase (progressing: not ready yet; draining: "
+        "ready, old pods remain; waiting: OnDelete, waits for people to delete old pods; paused; "
+        "stalled) and age. Empty when nothing is rolling out.",
         sort="age", links=drilldown_link()), 12, 8)
     L.add(timeseries(
         "Rollout age", "s",
-        targets((f"max by (namespace, workload) (kube_rollout_in_progress_seconds{{{SEL}}}) > 0",
-                 "{{namespace}}/{{workload}}")),
-        f"Age of each rollout in flight. The line is the SLO threshold ({SLO_THRESHOLD} s).",
+        targets((f"max by ({BY}) (kube_rollout_in_progress_seconds{{{SEL}}}) > 0\n"
+                 f"unless on ({BY})\n"
+                 f'max by ({BY}) (kube_rollout_phase{{{SEL}, phase="waiting"}}) == 1',
+                 WL)),
+        f"Age of each rollout in flight, except while it waits for people (phase waiting: an "
+        f"OnDelete rollout's age measures people, and it is never slow). The line is the SLO "
+        f"threshold ({SLO_THRESHOLD} s).",
         threshold=(SLO_THRESHOLD, "red", False)), 12, 8)
 
     L.add(timeseries(
         "Terminating pods", "short",
-        targets((f"sum by (namespace, workload) (kube_rollout_terminating_pods{{{SEL}}}) > 0",
-                 "{{namespace}}/{{workload}}")),
+        targets((f"sum by ({BY}) (kube_rollout_terminating_pods{{{SEL}}}) > 0",
+                 WL)),
         "Pods with a deletionTimestamp that still exist, per workload; rollouts and scale-downs "
         "both count.", stack=True), 8, 8)
     L.add(timeseries(
         "Overdue pods", "short",
-        targets((f"sum by (namespace, workload) (kube_rollout_terminating_pods_overdue{{{SEL}}}) > 0",
-                 "{{namespace}}/{{workload}}")),
+        targets((f"sum by ({BY}) (kube_rollout_terminating_pods_overdue{{{SEL}}}) > 0",
+                 WL)),
         "Terminating pods past their deletion deadline. Any for 15 minutes fires "
         "KubeRolloutPodsStuckTerminating.", stack=True), 8, 8)
     L.add(timeseries(
         "Oldest termination", "s",
-        targets((f"max by (namespace, workload) (kube_rollout_oldest_termination_seconds{{{SEL}}}) > 0",
-                 "{{namespace}}/{{workload}}")),
+        targets((f"max by ({BY}) (kube_rollout_oldest_termination_seconds{{{SEL}}}) > 0",
+                 WL)),
         "Per workload, the time since the earliest deletion request of its terminating pods."),
         8, 8)
 
@@ -406,21 +428,22 @@ def overview():
                               by="milestone")),
         "Rollout start to ready (kubectl's \"successfully rolled out\") and to complete (every "
         "old pod gone), over the rollouts of the preceding day at each point, across the selected "
-        "workloads. The gap between the two is the drain tail."), 12, 8)
+        "workloads. The gap between the two is the drain tail: for StatefulSets and DaemonSets "
+        "the drains sit before ready, so filter by kind to compare like with like."), 12, 8)
 
     L.add(table(
         "Per workload over the selected range", "s",
         [
-            target(f'histogram_quantile(0.9, sum by (namespace, workload, le) (increase(kube_rollout_duration_seconds_bucket{{{SEL}, milestone="ready"}}[$__range]))) >= 0',
+            target(f'histogram_quantile(0.9, sum by ({BY}, le) (increase(kube_rollout_duration_seconds_bucket{{{SEL}, milestone="ready"}}[$__range]))) >= 0',
                    ref="A", instant=True, fmt="table"),
-            target(f'histogram_quantile(0.9, sum by (namespace, workload, le) (increase(kube_rollout_duration_seconds_bucket{{{SEL}, milestone="complete"}}[$__range]))) >= 0',
+            target(f'histogram_quantile(0.9, sum by ({BY}, le) (increase(kube_rollout_duration_seconds_bucket{{{SEL}, milestone="complete"}}[$__range]))) >= 0',
                    ref="B", instant=True, fmt="table"),
-            target(f"histogram_quantile(0.9, sum by (namespace, workload, le) (increase(kube_rollout_drain_tail_seconds_bucket{{{SEL}}}[$__range]))) >= 0",
+            target(f"histogram_quantile(0.9, sum by ({BY}, le) (increase(kube_rollout_drain_tail_seconds_bucket{{{SEL}}}[$__range]))) >= 0",
                    ref="C", instant=True, fmt="table"),
-            target(f"round(sum by (namespace, workload) (increase(kube_rollout_started_total{{{SEL}}}[$__range])))",
+            target(f"round(sum by ({BY}) (increase(kube_rollout_started_total{{{SEL}}}[$__range])))",
                    ref="D", instant=True, fmt="table"),
-            target(f'sum by (namespace, workload) (increase(kube_rollout_duration_seconds_bucket{{{SEL}, milestone="complete", le="{SLO_THRESHOLD}.0"}}[$__range]))\n'
-                   f'/\nsum by (namespace, workload) (increase(kube_rollout_duration_seconds_count{{{SEL}, milestone="complete"}}[$__range]))',
+            target(f'sum by ({BY}) (increase(kube_rollout_duration_seconds_bucket{{{SEL}, milestone="complete", le="{SLO_THRESHOLD}.0"}}[$__range]))\n'
+                   f'/\nsum by ({BY}) (increase(kube_rollout_duration_seconds_count{{{SEL}, milestone="complete"}}[$__range]))',
                    ref="E", instant=True, fmt="table"),
         ],
         {"Value #A": "ready p90", "Value #B": "complete p90", "Value #C": "drain tail p90",
@@ -436,7 +459,8 @@ def overview():
         "Drain tail (complete − ready)", "s",
         targets(*quantiles_of("namespace_workload:kube_rollout_drain_tail_seconds_bucket:rate1d")),
         "How long old pods linger after kubectl reports the rollout finished, over the rollouts "
-        "of the preceding day at each point, across the selected workloads."), 12, 8)
+        "of the preceding day at each point, across the selected workloads. Near 0 for "
+        "StatefulSets and DaemonSets: their drains sit inside the rollout."), 12, 8)
     L.add(timeseries(
         "Pod termination duration", "s",
         targets(*quantiles_of(
@@ -449,7 +473,8 @@ def overview():
                f"1 - slo:sli_error:ratio_rate30d{{{SLO}}}",
                "Share of the rollouts of the last 30 days that were not still in flight "
                f"{SLO_THRESHOLD // 60} minutes after their start. Objective 99% (alerts/generate.py). "
-               "The SLO covers every workload: the namespace and workload variables do not apply.",
+               "The SLO covers every workload of every kind: the namespace, kind and workload "
+               "variables do not apply. OnDelete rollouts count as started, never as slow.",
                steps=("red", (0.99, "green")), decimals=2), 6, 8)
     L.add(stat("Error budget remaining, 30 days", "percentunit",
                f"slo:period_error_budget_remaining:ratio{{{SLO}}}",
@@ -530,8 +555,9 @@ def overview():
     ]
     return dashboard(
         OVERVIEW_UID, "Kubernetes / Rollouts / Overview",
-        "Rollouts of every Deployment: in flight, their phase and age, terminating and stuck "
-        "pods, time to ready vs. complete, drain tails, and the deploy-duration SLO.",
+        "Rollouts of every Deployment, StatefulSet and DaemonSet: in flight, their phase and "
+        "age, terminating and stuck pods, time to ready vs. complete, drain tails, and the "
+        "deploy-duration SLO.",
         variables, L.panels, enable_annotations=False,
     )
 
@@ -540,15 +566,19 @@ def overview():
 def workload():
     L = Layout()
     L.row("Phase")
-    code = "\n+ ".join(
-        f'{value} * max by (namespace, workload) (kube_rollout_phase{{{SEL}, phase="{name}"}})'
+    # One code per workload: each phase series times its code, joined with `or` because a kind
+    # exports only its own phases (a sum would drop a workload that lacks one of them).
+    code = f"max by ({BY}) (\n  " + "\n  or ".join(
+        f'{value} * kube_rollout_phase{{{SEL}, phase="{name}"}}'
         for value, name, _ in PHASES if value
-    )
+    ) + "\n)"
     timeline = panel(
         "state-timeline", "Phase", "none",
-        targets((code, "{{namespace}}/{{workload}}")),
+        targets((code, WL)),
         "The rollout phase over time: progressing (not ready), draining (ready, old pods "
-        "remain), complete, paused, stalled. Annotations mark rollout starts and completions.",
+        "remain), complete; waiting (StatefulSets and DaemonSets with OnDelete: nothing "
+        "terminating or unready, the old pods wait for people to delete them); paused and "
+        "stalled (Deployments). Annotations mark rollout starts and completions.",
         defaults={
             "color": {"mode": "thresholds"},
             "thresholds": thresholds("green"),
@@ -565,36 +595,66 @@ def workload():
     L.add(timeline, 24, 7)
     L.add(timeseries(
         "Rollout age", "s",
-        targets((f"max by (namespace, workload) (kube_rollout_in_progress_seconds{{{SEL}}})",
-                 "{{namespace}}/{{workload}}")),
+        targets((f"max by ({BY}) (kube_rollout_in_progress_seconds{{{SEL}}})",
+                 WL)),
         f"Age of the rollout in flight; 0 when none. The line is the SLO threshold "
-        f"({SLO_THRESHOLD} s).", threshold=(SLO_THRESHOLD, "red", False)), 12, 7)
+        f"({SLO_THRESHOLD} s). An OnDelete rollout ages while it waits for people (phase "
+        f"waiting) but is never slow.", threshold=(SLO_THRESHOLD, "red", False)), 12, 7)
+    strategy = table(
+        "Update strategy", "none",
+        [target(
+            f"max by ({BY}, strategy) (\n"
+            f"  kube_rollout_workload_info{{{SEL}}}\n"
+            f"  * on ({BY}) group_left\n"
+            f"  max by ({BY}) (kube_rollout_partition{{{SEL}}})\n"
+            f"  or\n"
+            f"  -kube_rollout_workload_info{{{SEL}}}\n"
+            f")",
+            instant=True, fmt="table")],
+        {"workload_type": "kind", "Value": "partition"}, {},
+        "How the controller replaces pods (kube_rollout_workload_info): RollingUpdate; "
+        "Recreate (Deployments: every old pod stops before any new one starts); OnDelete "
+        "(StatefulSets and DaemonSets: a pod is replaced only when people delete it, phase "
+        "waiting meanwhile). Partition (kube_rollout_partition): a StatefulSet's "
+        "rollingUpdate.partition; pods at lower ordinals keep the old revision (a canary); "
+        "none where unset.")
+    strategy["transformations"][1]["options"]["indexByName"] = {
+        "namespace": 0, "workload": 1, "workload_type": 2, "strategy": 3, "Value": 4}
+    strategy["fieldConfig"]["overrides"].append({
+        "matcher": {"id": "byName", "options": "partition"},
+        "properties": [{"id": "mappings", "value": [
+            {"type": "value", "options": {"-1": {"text": "none", "index": 0}}}]}],
+    })
+    L.add(strategy, 12, 7)
     L.add(stat("Revision", "none",
-               f"max by (namespace, workload) (kube_rollout_revision{{{SEL}}})",
-               "The Deployment's revision (deployment.kubernetes.io/revision).",
-               legend="{{namespace}}/{{workload}}"), 4, 7)
+               f"max by ({BY}) (kube_rollout_revision{{{SEL}}})",
+               "Deployments: the revision annotation (deployment.kubernetes.io/revision). "
+               "StatefulSets and DaemonSets: the `revision` of the update revision's "
+               "ControllerRevision.",
+               legend=WL), 8, 4)
     L.add(stat("Last rollout started", "dateTimeFromNow",
-               f"max by (namespace, workload) (kube_rollout_last_started_timestamp_seconds{{{SEL}}}) * 1000",
-               "When the last rollout started.", legend="{{namespace}}/{{workload}}"), 4, 7)
+               f"max by ({BY}) (kube_rollout_last_started_timestamp_seconds{{{SEL}}}) * 1000",
+               "When the last rollout started: the template change (a Deployment's resume "
+               "event, a StatefulSet canary's promotion).", legend=WL), 8, 4)
     L.add(stat("Last rollout complete", "dateTimeFromNow",
-               f"max by (namespace, workload) (kube_rollout_last_completed_timestamp_seconds{{{SEL}}} > 0) * 1000",
+               f"max by ({BY}) (kube_rollout_last_completed_timestamp_seconds{{{SEL}}} > 0) * 1000",
                "When the last rollout completed, as seen by this exporter process.",
-               legend="{{namespace}}/{{workload}}"), 4, 7)
+               legend=WL), 8, 4)
 
     L.row("Terminations")
     L.add(timeseries(
         "Terminating and overdue pods", "short",
         targets(
-            (f"sum by (namespace, workload) (kube_rollout_terminating_pods{{{SEL}}})",
-             "{{workload}} terminating"),
-            (f"sum by (namespace, workload) (kube_rollout_terminating_pods_overdue{{{SEL}}})",
-             "{{workload}} overdue"),
+            (f"sum by ({BY}) (kube_rollout_terminating_pods{{{SEL}}})",
+             "{{workload_type}}/{{workload}} terminating"),
+            (f"sum by ({BY}) (kube_rollout_terminating_pods_overdue{{{SEL}}})",
+             "{{workload_type}}/{{workload}} overdue"),
         ),
         "Terminating pods, and those past their deletion deadline."), 12, 8)
     L.add(timeseries(
         "Oldest termination", "s",
-        targets((f"max by (namespace, workload) (kube_rollout_oldest_termination_seconds{{{SEL}}})",
-                 "{{workload}}")),
+        targets((f"max by ({BY}) (kube_rollout_oldest_termination_seconds{{{SEL}}})",
+                 "{{workload_type}}/{{workload}}")),
         "Time since the earliest deletion request among the terminating pods."), 12, 8)
     L.add(heatmap(
         "Pod termination duration",
@@ -606,9 +666,9 @@ def workload():
         "Termination p90: last hour vs. usual", "s",
         targets(
             (f'namespace_workload:kube_rollout_pod_termination_duration_seconds:quantile1h{{{SEL}, quantile="0.9"}}',
-             "{{workload}} last hour"),
+             "{{workload_type}}/{{workload}} last hour"),
             (f'namespace_workload:kube_rollout_pod_termination_duration_seconds:quantile7d{{{SEL}, quantile="0.9"}}',
-             "{{workload}} last 7 days"),
+             "{{workload_type}}/{{workload}} last 7 days"),
         ),
         "The comparison KubeRolloutPodTerminationsSlow makes: the p90 termination time of the "
         "last hour against that of the last 7 days."), 12, 8)
@@ -617,15 +677,18 @@ def workload():
     L.add(timeseries(
         "Time to ready and complete", "s",
         targets((f'namespace_workload:kube_rollout_duration_seconds:quantile1d{{{SEL}, quantile=~"0.5|0.9"}}',
-                 "{{workload}} {{milestone}} q{{quantile}}")),
+                 "{{workload_type}}/{{workload}} {{milestone}} q{{quantile}}")),
         "Median and p90 of start to ready and start to complete, over the rollouts of the "
-        "preceding day at each point."), 12, 8)
+        "preceding day at each point. A StatefulSet's drains sit inside its rollout (each old "
+        "pod is gone before its successor starts), so its ready and complete coincide; OnDelete "
+        "rollouts are not timed."), 12, 8)
     L.add(timeseries(
         "Drain tail", "s",
         targets((f'namespace_workload:kube_rollout_drain_tail_seconds:quantile1d{{{SEL}, quantile=~"0.5|0.9"}}',
-                 "{{workload}} q{{quantile}}")),
+                 "{{workload_type}}/{{workload}} q{{quantile}}")),
         "Median and p90 of complete minus ready, over the rollouts of the preceding day at each "
-        "point."), 12, 8)
+        "point. Near 0 for StatefulSets and DaemonSets, which count a pod as updated only once "
+        "its old pod is gone (a DaemonSet with maxSurge leaves a short tail)."), 12, 8)
     L.add(heatmap(
         "Time to complete",
         f'sum by (le) (increase(kube_rollout_duration_seconds_bucket{{{SEL}, milestone="complete"}}[$__rate_interval]))',
@@ -647,8 +710,9 @@ def workload():
         bars=True, interval="1h"), 12, 8)
     return dashboard(
         WORKLOAD_UID, "Kubernetes / Rollouts / Workload",
-        "One workload's rollouts: phase timeline, age, terminations (heatmap, stuck pods), "
-        "time to ready and complete, drain tail; annotations mark rollout starts and completions.",
+        "One workload's rollouts (Deployment, StatefulSet or DaemonSet): phase timeline, update "
+        "strategy and partition, age, terminations (heatmap, stuck pods), time to ready and "
+        "complete, drain tail; annotations mark rollout starts and completions.",
         WORKLOAD_VARIABLES, L.panels, enable_annotations=True,
     )
 

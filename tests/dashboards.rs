@@ -3,7 +3,7 @@
 //! - classic dashboard JSON, `schemaVersion` 39 or later (Grafana 10 to 12), a unique `uid`;
 //! - the data source only through a `datasource` variable of type `datasource` (query
 //!   `prometheus`): every `datasource` reference is `${datasource}` or `$datasource`, never a uid;
-//! - `namespace` and `workload` query variables, multi-select with All;
+//! - `namespace`, `workload_type` and `workload` query variables, multi-select with All;
 //! - every panel, rows' nested panels included, has a unique id, and a unit
 //!   (`fieldConfig.defaults.unit`) unless it is a row or text panel;
 //! - every target has a `refId` and an `expr`;
@@ -234,7 +234,7 @@ fn datasource_only_through_the_variable() {
 #[test]
 fn namespace_and_workload_variables_are_multi_with_all() {
     for (name, d) in dashboards() {
-        for var in ["namespace", "workload"] {
+        for var in ["namespace", "workload_type", "workload"] {
             let v = variables(&d)
                 .iter()
                 .find(|v| str_of(v, "name") == var)
@@ -399,6 +399,8 @@ fn substitute(expr: &str) -> String {
         .replace("$__range", "1d")
         .replace("$__interval", "1m")
         .replace("$namespace", "(shop|pay)")
+        // Before `$workload`, which is its prefix.
+        .replace("$workload_type", "(deployment|statefulset)")
         .replace("$workload", ".*")
         .replace("$job", "kube-rollout-exporter")
 }

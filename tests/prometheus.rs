@@ -219,6 +219,9 @@ fn substitute(q: &DashboardQuery, namespaces: &str, workloads: &str) -> String {
         .replace("$__interval", "2s")
         .replace("${namespace}", namespaces)
         .replace("$namespace", namespaces)
+        // Every kind, before `$workload`, which is its prefix.
+        .replace("${workload_type}", "deployment|statefulset|daemonset")
+        .replace("$workload_type", "deployment|statefulset|daemonset")
         .replace("${workload}", workloads)
         .replace("$workload", workloads)
         .replace("${job}", "kube-rollout-exporter")
