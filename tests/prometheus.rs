@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::cluster::{Cluster, STEADY_WITHIN};
 use common::exporter::wait_metrics;
 use common::http;
-use kube_sim::SimDeployment;
+use kube_sim::{Kind, SimDaemonSet, SimDeployment, SimNode, SimStatefulSet};
 use serde_json::Value;
 
 fn repo(path: &str) -> PathBuf {
@@ -207,7 +207,9 @@ fn dashboard_queries() -> Vec<DashboardQuery> {
 
 /// Grafana's substitutions: variables as multi-value regexes, `$__rate_interval` at least the
 /// panel's interval plus a scrape interval, `$__range` the 5-minute dashboard range.
-fn substitute(q: &DashboardQuery, namespaces: &str, workloads: &str) -> String {
+const ALL_KINDS: &str = "deployment|statefulset|daemonset";
+
+fn substitute(q: &DashboardQuery, namespaces: &str, workloads: &str, kinds: &str) -> String {
     let rate_interval = q
         .interval
         .as_deref()
@@ -219,9 +221,9 @@ fn substitute(q: &DashboardQuery, namespaces: &str, workloads: &str) -> String {
         .replace("$__interval", "2s")
         .replace("${namespace}", namespaces)
         .replace("$namespace", namespaces)
-        // Every kind, before `$workload`, which is its prefix.
-        .replace("${workload_type}", "deployment|statefulset|daemonset")
-        .replace("$workload_type", "deployment|statefulset|daemonset")
+        // Before `$workload`, which is its prefix.
+        .replace("${workload_type}", kinds)
+        .replace("$workload_type", kinds)
         .replace("${workload}", workloads)
         .replace("$workload", workloads)
         .replace("${job}", "kube-rollout-exporter")
@@ -258,10 +260,11 @@ async fn missing(
     queries: &[DashboardQuery],
     namespaces: &str,
     workloads: &str,
+    kinds: &str,
 ) -> Vec<String> {
     let mut missing = Vec::new();
     for q in queries {
-        let expr = substitute(q, namespaces, workloads);
+        let expr = substitute(q, namespaces, workloads, kinds);
         let ok = match label_values(&expr) {
             Some((selector, label)) => {
                 let selector = if selector.is_empty() {
@@ -334,6 +337,24 @@ async fn scenario(mode: Mode) {
     )
     .await;
     let sim = &c.sim;
+    // A StatefulSet and a DaemonSet (on three nodes) roll too, so every panel is checked with
+    // every kind.
+    for node in ["node-a", "node-b", "node-c"] {
+        sim.add_node(&SimNode::new(node)).expect("node");
+    }
+    sim.create_statefulset(
+        &SimStatefulSet::new("db", "pg")
+            .grace_seconds(2)
+            .start_seconds(0.3)
+            .drain_seconds(1.0),
+    )
+    .expect("statefulset");
+    sim.create_daemonset(
+        &SimDaemonSet::new("infra", "agent")
+            .start_seconds(0.3)
+            .drain_seconds(1.0),
+    )
+    .expect("daemonset");
     let flags: &[&str] = match mode {
         Mode::Default => &[],
         Mode::PerNamespace => &["--histograms.per-namespace"],
@@ -359,6 +380,14 @@ async fn scenario(mode: Mode) {
     ] {
         sim.set_image("shop", name, image).expect("first rollout");
     }
+    let other_kinds = [
+        (Kind::StatefulSet, "db", "pg"),
+        (Kind::DaemonSet, "infra", "agent"),
+    ];
+    for (kind, ns, name) in other_kinds {
+        sim.set_workload_image(kind, ns, name, "registry.local/app:v2")
+            .expect("first rollout");
+    }
     wait_metrics(
         exporter.addr,
         "first rollouts complete",
@@ -367,6 +396,11 @@ async fn scenario(mode: Mode) {
             ["web", "api"].iter().all(|w| {
                 s.web("kube_rollout_started_total", w, &[]) == Some(1.0)
                     && s.web("kube_rollout_phase", w, &[("phase", "complete")]) == Some(1.0)
+            }) && other_kinds.iter().all(|(_, ns, w)| {
+                let at = [("namespace", *ns), ("workload", *w)];
+                s.get("kube_rollout_started_total", &at) == Some(1.0)
+                    && s.get("kube_rollout_phase", &[at[0], at[1], ("phase", "complete")])
+                        == Some(1.0)
             })
         },
     )
@@ -376,6 +410,14 @@ async fn scenario(mode: Mode) {
         ("api", "registry.local/api:v3"),
     ] {
         sim.set_image("shop", name, image).expect("second rollout");
+    }
+    // pg-2, the StatefulSet's first pod to go, is held by a finalizer too: its rollout stays in
+    // flight with an overdue termination.
+    sim.add_finalizer("db", "pg-2", "example.com/never")
+        .expect("finalizer");
+    for (kind, ns, name) in other_kinds {
+        sim.set_workload_image(kind, ns, name, "registry.local/app:v3")
+            .expect("second rollout");
     }
     let held = sim
         .pods()
@@ -399,19 +441,25 @@ async fn scenario(mode: Mode) {
     let mut last = Vec::new();
     loop {
         // The stuck pod keeps a rollout in flight, so "in progress" panels have data too.
-        let all = missing(&prom, &queries, ".*", ".*").await;
+        let all = missing(&prom, &queries, ".*", ".*", ALL_KINDS).await;
+        // Every panel works for StatefulSets and DaemonSets alone too.
+        let kinds = if mode == Mode::Default {
+            missing(&prom, &queries, ".*", ".*", "statefulset|daemonset").await
+        } else {
+            Vec::new()
+        };
         // Per-namespace histograms have an empty workload label: a dashboard filtered to named
         // workloads shows no histograms in that mode, by design; "All" shows everything.
         let multi = if mode == Mode::PerNamespace {
             Vec::new()
         } else {
-            missing(&prom, &queries, "shop|blog", "web|api|worker").await
+            missing(&prom, &queries, "shop|blog", "web|api|worker", ALL_KINDS).await
         };
         let alert = stuck_alert(&prom).await;
-        if all.is_empty() && multi.is_empty() && alert {
+        if all.is_empty() && multi.is_empty() && kinds.is_empty() && alert {
             break;
         }
-        last = all.into_iter().chain(multi).collect();
+        last = all.into_iter().chain(multi).chain(kinds).collect();
         if !alert {
             last.push("alert KubeRolloutPodsStuckTerminating not pending or firing".into());
         }
@@ -448,6 +496,7 @@ async fn scenario(mode: Mode) {
         }
     }
     sim.remove_finalizers("blog", &held).expect("release");
+    sim.remove_finalizers("db", "pg-2").expect("release");
 }
 
 async fn prom_up(prom: &Prometheus) -> bool {
