@@ -3,7 +3,8 @@
 //!
 //! The seed case comes first: `shop/web` rolls out 5 s after start with 8 s drains, so within a
 //! minute the metrics show a rollout ready while its old pods drain, then complete. After that a
-//! rollout starts every 15-40 s on a random Deployment, and now and then a pod is held by a
+//! rollout starts every 15-40 s on a random workload (four Deployments, a StatefulSet whose pods
+//! drain for 25 s one at a time, a DaemonSet on three nodes), and now and then a pod is held by a
 //! finalizer so its termination goes overdue, until the finalizer is removed 90 s later.
 
 use std::time::Duration;
@@ -11,7 +12,37 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use tracing::{info, warn};
 
-use kube_sim::{SimCluster, SimConfig, SimDeployment, SimError};
+use kube_sim::{
+    Kind, SimCluster, SimConfig, SimDaemonSet, SimDeployment, SimError, SimNode, SimStatefulSet,
+};
+
+/// The demo cluster's nodes, which the DaemonSet runs on.
+const NODES: [&str; 3] = ["demo-node-a", "demo-node-b", "demo-node-c"];
+
+/// The StatefulSet: a database whose pods drain long, one at a time.
+fn statefulset() -> SimStatefulSet {
+    SimStatefulSet::new("data", "postgres")
+        .drain_seconds(25.0)
+        .grace_seconds(60)
+}
+
+/// The DaemonSet: an agent on every node.
+fn daemonset() -> SimDaemonSet {
+    SimDaemonSet::new("infra", "node-agent").drain_seconds(2.0)
+}
+
+/// Every workload the scenario rolls out: kind, namespace, name.
+fn workloads() -> Vec<(Kind, String, String)> {
+    let mut all: Vec<(Kind, String, String)> = deployments()
+        .into_iter()
+        .map(|d| (Kind::Deployment, d.namespace, d.name))
+        .collect();
+    let s = statefulset();
+    all.push((Kind::StatefulSet, s.namespace, s.name));
+    let d = daemonset();
+    all.push((Kind::DaemonSet, d.namespace, d.name));
+    all
+}
 
 /// The Deployments of the demo cluster.
 fn deployments() -> Vec<SimDeployment> {
@@ -48,18 +79,23 @@ impl Lcg {
     }
 }
 
-/// Starts the demo cluster with its Deployments.
+/// Starts the demo cluster with its nodes and workloads.
 pub async fn start() -> Result<SimCluster, SimError> {
     let sim = SimCluster::start(SimConfig::default()).await?;
+    for node in NODES {
+        sim.add_node(&SimNode::new(node))?;
+    }
     for d in deployments() {
         sim.create_deployment(&d)?;
     }
+    sim.create_statefulset(&statefulset())?;
+    sim.create_daemonset(&daemonset())?;
     Ok(sim)
 }
 
 /// Drives rollouts on the demo cluster until the task is dropped.
 pub async fn run_scenario(sim: &SimCluster) {
-    let all = deployments();
+    let all = workloads();
     let mut rng = Lcg(0x2545_F491_4F6C_DD1D);
     let mut version = 2u64;
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -69,35 +105,34 @@ pub async fn run_scenario(sim: &SimCluster) {
         let i = next
             .take()
             .unwrap_or_else(|| rng.next(all.len() as u64) as usize);
-        let d = &all[i];
+        let (kind, namespace, name) = &all[i];
         if held.is_none() && rng.next(3) == 0 {
             // Hold one current pod with a finalizer: it will be overdue once deleted.
             if let Ok(pods) = sim.pods() {
                 let pod = pods.iter().find(|p| {
-                    p.metadata.namespace.as_deref() == Some(d.namespace.as_str())
+                    p.metadata.namespace.as_deref() == Some(namespace.as_str())
                         && p.metadata.deletion_timestamp.is_none()
                         && p.metadata
                             .name
                             .as_deref()
-                            .is_some_and(|n| n.starts_with(&format!("{}-", d.name)))
+                            .is_some_and(|n| n.starts_with(&format!("{name}-")))
                 });
-                if let Some(name) = pod.and_then(|p| p.metadata.name.clone()) {
-                    match sim.add_finalizer(&d.namespace, &name, "demo.kube-rollout-exporter/hold")
-                    {
+                if let Some(pod) = pod.and_then(|p| p.metadata.name.clone()) {
+                    match sim.add_finalizer(namespace, &pod, "demo.kube-rollout-exporter/hold") {
                         Ok(()) => {
-                            info!(namespace = %d.namespace, pod = %name, "demo: holding a pod with a finalizer");
-                            held = Some((d.namespace.clone(), name, tokio::time::Instant::now()));
+                            info!(%namespace, %pod, "demo: holding a pod with a finalizer");
+                            held = Some((namespace.clone(), pod, tokio::time::Instant::now()));
                         }
                         Err(e) => warn!(error = %e, "demo: could not add a finalizer"),
                     }
                 }
             }
         }
-        let image = format!("registry.local/{}:v{version}", d.name);
+        let image = format!("registry.local/{name}:v{version}");
         version += 1;
-        match sim.set_image(&d.namespace, &d.name, &image) {
+        match sim.set_workload_image(*kind, namespace, name, &image) {
             Ok(()) => {
-                info!(namespace = %d.namespace, deployment = %d.name, %image, "demo: rolling out")
+                info!(%namespace, workload = %name, kind = ?kind, %image, "demo: rolling out")
             }
             Err(e) => warn!(error = %e, "demo: rollout failed to start"),
         }

@@ -589,6 +589,24 @@ async fn the_demo_shows_the_seed_case_within_a_minute() {
         "seed case shown within a minute: {:?}",
         started.elapsed()
     );
+    // The demo's StatefulSet and DaemonSet are measured too.
+    let s = scrape(addr).await;
+    for (namespace, workload, kind) in [
+        ("data", "postgres", "statefulset"),
+        ("infra", "node-agent", "daemonset"),
+    ] {
+        let labels = [
+            ("namespace", namespace),
+            ("workload", workload),
+            ("workload_type", kind),
+            ("strategy", "RollingUpdate"),
+        ];
+        assert_eq!(
+            s.get("kube_rollout_workload_info", &labels),
+            Some(1.0),
+            "{kind} {namespace}/{workload} exported"
+        );
+    }
     let _ = child.kill();
     let _ = child.wait();
 }
