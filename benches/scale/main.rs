@@ -2,8 +2,9 @@
 //!
 //! Starts the simulated API server in bulk mode in this process, runs the real exporter binary
 //! (the release build cargo makes for this bench) against it as a separate process, and prints a
-//! table. For each scale point (1k, 10k, 100k pods by default; 10 pods per Deployment, two
-//! ReplicaSets each): initial sync wall time and CPU, resident memory after sync, and the same for
+//! table. For each scale point (1k, 10k, 100k pods by default, in a realistic mix: 80% in
+//! Deployments of 10 pods with two ReplicaSets each, 10% in StatefulSets of 10, 10% in DaemonSets
+//! over one node per 1,000 pods; the churn rolls Deployments): initial sync wall time and CPU, resident memory after sync, and the same for
 //! the naive design (full-object reflectors, `naive.rs`, run as a separate process too). At the
 //! largest point: a churn phase of continuous rollouts with short drains (events per second, CPU
 //! per event against the decode-only floor of the same bytes, memory after churn), `/metrics`
@@ -13,7 +14,7 @@
 //!
 //! Options (after `--`): `--quick` (1k and 10k pods, 100k lifecycles, 20 s window),
 //! `--points 1000,10000`, `--lifecycles N`, `--window SECS`, `--rate ROLLOUTS_PER_S`,
-//! `--no-naive`, `--scrapes N`.
+//! `--no-naive`, `--scrapes N`, `--deployments-only` (the cluster of the runs before the mix).
 
 mod client;
 mod floor;
@@ -53,6 +54,19 @@ struct Options {
     drain: Duration,
     /// Only serve a bulk cluster of this many pods (for profiling an exporter by hand).
     serve: Option<usize>,
+    /// Every pod in Deployments, as before StatefulSets and DaemonSets were measured.
+    deployments_only: bool,
+}
+
+impl Options {
+    /// The bulk cluster of `pods` pods.
+    fn cluster(&self, pods: usize) -> BulkSpec {
+        if self.deployments_only {
+            BulkSpec::pods(pods)
+        } else {
+            BulkSpec::mixed(pods)
+        }
+    }
 }
 
 impl Options {
@@ -68,6 +82,7 @@ impl Options {
             bursts: 10,
             serve: None,
             drain: Duration::from_millis(500),
+            deployments_only: false,
         };
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -125,6 +140,7 @@ impl Options {
                     )
                 }
                 "--no-naive" => o.naive = false,
+                "--deployments-only" => o.deployments_only = true,
                 other => return Err(format!("unknown option {other}")),
             }
         }
@@ -422,7 +438,7 @@ async fn serve(options: &Options, pods: usize) {
     })
     .await
     .expect("start the simulated API server");
-    let bulk = sim.populate(&BulkSpec::pods(pods)).expect("populate");
+    let bulk = sim.populate(&options.cluster(pods)).expect("populate");
     let dir = std::env::temp_dir().join("kre-serve");
     std::fs::create_dir_all(&dir).expect("a directory");
     let kubeconfig = dir.join("kubeconfig");
@@ -452,12 +468,15 @@ async fn run(options: &Options, exporter: &Path, report: &mut Report) {
         .await
         .expect("start the simulated API server");
         let t = Instant::now();
-        let spec = BulkSpec::pods(pods);
+        let spec = options.cluster(pods);
         let bulk = sim.populate(&spec).expect("populate");
         eprintln!(
-            "  populated {} Deployments, {} ReplicaSets, {} pods in {:.1} s",
+            "  populated {} Deployments, {} ReplicaSets, {} StatefulSets, {} DaemonSets on {} nodes, {} pods in {:.1} s",
             spec.deployments,
             spec.deployments * 2,
+            spec.statefulsets,
+            spec.daemonsets,
+            spec.nodes,
             spec.total_pods(),
             t.elapsed().as_secs_f64()
         );
@@ -816,7 +835,7 @@ async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &m
                 cpu,
                 runs.len(),
                 pretty(series as f64),
-                spec.deployments,
+                spec.deployments + spec.statefulsets + spec.daemonsets,
                 populated[0],
                 populated[1],
                 populated[2]

@@ -85,6 +85,18 @@ impl BulkSpec {
         }
     }
 
+    /// `pods` pods in a realistic mix: 80% in Deployments of 10, 10% in StatefulSets of 10, 10% in
+    /// DaemonSets over one node per 1,000 pods (at least 10).
+    pub fn mixed(pods: usize) -> Self {
+        let nodes = (pods / 1000).max(10);
+        let tenth = pods / 10;
+        Self {
+            deployments: (pods - 2 * tenth).div_ceil(10),
+            ..Self::pods(pods)
+        }
+        .with_kinds(tenth.div_ceil(10), tenth.div_ceil(nodes), nodes)
+    }
+
     /// Adds `statefulsets` StatefulSets and `daemonsets` DaemonSets over `nodes` nodes.
     pub fn with_kinds(mut self, statefulsets: usize, daemonsets: usize, nodes: usize) -> Self {
         self.statefulsets = statefulsets;
