@@ -241,52 +241,63 @@ async fn a_partitioned_canary_then_its_promotion_are_two_rollouts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ondelete_statefulset_waits_for_people_and_is_never_slow() {
-    let c = cluster(&[pg().on_delete()], &[]).await;
-    let e = exporter(&c, &["--slo-threshold", "2s"], &[PG]).await;
+async fn ondelete_statefulsets_and_daemonsets_wait_for_people_and_are_never_slow() {
+    let c = cluster(&[pg().on_delete()], &[agent().on_delete()]).await;
+    let e = exporter(&c, &["--slo-threshold", "2s"], &[PG, AGENT]).await;
     set_image(&c, PG, "registry.local/app:v2");
-    let waiting = wait_metrics(e.addr, "waiting for people", MINUTE, |s| {
-        PG.phase(s) == Some("waiting")
-            && PG.get(s, "kube_rollout_in_progress_seconds", &[]) > Some(2.5)
-    })
-    .await;
-    assert_eq!(PG.started(&waiting), 1.0);
-    assert_eq!(
-        PG.get(
-            &waiting,
-            "kube_rollout_workload_info",
-            &[("strategy", "OnDelete")]
-        ),
-        Some(1.0)
-    );
-    // People delete the old pods, one after the other.
-    for ordinal in [2, 1, 0] {
-        let name = format!("pg-{ordinal}");
-        c.sim.delete_pod("db", &name, None).expect("delete");
-        let replaced = 3.0 - f64::from(ordinal);
-        wait_metrics(e.addr, "the old pod replaced", MINUTE, |s| {
-            PG.terminations(s) == replaced && matches!(PG.phase(s), Some("waiting" | "complete"))
+    set_image(&c, AGENT, "registry.local/app:v2");
+    let waiting = wait_metrics(e.addr, "both waiting for people", MINUTE, |s| {
+        [PG, AGENT].iter().all(|w| {
+            w.phase(s) == Some("waiting")
+                && w.get(s, "kube_rollout_in_progress_seconds", &[]) > Some(2.5)
         })
-        .await;
-    }
-    let done = wait_metrics(e.addr, "complete", MINUTE, |s| {
-        PG.phase(s) == Some("complete")
     })
     .await;
-    assert_eq!(PG.terminations(&done), 3.0, "its terminations are measured");
-    assert_eq!(
-        PG.completes(&done) + PG.count(&done, "kube_rollout_duration_seconds", READY),
-        0.0,
-        "durations that measure people are not observed"
-    );
-    assert_eq!(
-        PG.get(
-            &done,
-            "kube_rollout_slow_total",
-            &[("threshold_seconds", "2")]
-        ),
-        Some(0.0)
-    );
+    for w in [PG, AGENT] {
+        assert_eq!(w.started(&waiting), 1.0, "{}", w.1);
+        let info = w.get(&waiting, "kube_rollout_workload_info", &[("strategy", "OnDelete")]);
+        assert_eq!(info, Some(1.0), "{}", w.1);
+    }
+    // People delete the old pods, one after the other.
+    let old_pods = |w: W| -> Vec<String> {
+        c.sim
+            .pods()
+            .expect("pods")
+            .into_iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some(w.0))
+            .filter(|p| {
+                let image = p.spec.as_ref().and_then(|s| s.containers.first());
+                image.and_then(|c| c.image.as_deref()) == Some("registry.local/app:v1")
+            })
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    };
+    for w in [PG, AGENT] {
+        for replaced in 1..=3 {
+            let pod = old_pods(w).into_iter().next().expect("an old pod left");
+            c.sim.delete_pod(w.0, &pod, None).expect("delete");
+            wait_metrics(e.addr, "the old pod replaced", MINUTE, |s| {
+                w.terminations(s) == f64::from(replaced)
+                    && matches!(w.phase(s), Some("waiting" | "complete"))
+            })
+            .await;
+        }
+    }
+    let done = wait_metrics(e.addr, "both complete", MINUTE, |s| {
+        [PG, AGENT].iter().all(|w| w.phase(s) == Some("complete"))
+    })
+    .await;
+    for w in [PG, AGENT] {
+        assert_eq!(w.terminations(&done), 3.0, "{}: terminations measured", w.1);
+        assert_eq!(
+            w.completes(&done) + w.count(&done, "kube_rollout_duration_seconds", READY),
+            0.0,
+            "{}: durations that measure people are not observed",
+            w.1
+        );
+        let slow = w.get(&done, "kube_rollout_slow_total", &[("threshold_seconds", "2")]);
+        assert_eq!(slow, Some(0.0), "{}", w.1);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
