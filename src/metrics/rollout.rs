@@ -364,6 +364,7 @@ pub(super) mod tests {
             last_completed_timestamp: None,
             started_total: 0,
             superseded_total: 0,
+            unknown_starts: 0,
             slow_total: vec![],
             pod_termination_duration: termination,
             ready_duration: None,

@@ -243,6 +243,7 @@ fn revision_written(name: &str, w: &mut Workload, cx: &mut Ctx<'_>, may_fall_bac
         start_rollout(w, cx, start);
         if start.is_none() {
             cx.stats.unknown_start_rollouts += 1;
+            w.unknown_starts += 1;
         }
     }
     if let Some(r) = w.in_flight() {
@@ -463,6 +464,7 @@ pub(super) fn recover(
             w.last_started = start;
             if start.is_none() {
                 stats.unknown_start_rollouts += 1;
+                w.unknown_starts += 1;
             }
             let ready = if obj.passes_ready_test() {
                 // These kinds have no condition with a ready time.
@@ -550,6 +552,7 @@ fn recover_deployments(
         }
         if start.is_none() {
             stats.unknown_start_rollouts += 1;
+            w.unknown_starts += 1;
         }
         let ready = if dep.passes_ready_test() {
             Milestone::Reached(

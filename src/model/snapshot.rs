@@ -36,6 +36,9 @@ pub struct WorkloadMetrics {
     pub started_total: u64,
     /// `kube_rollout_superseded_total`.
     pub superseded_total: u64,
+    /// Rollouts started with an unknown start (not exported per workload: the exporter's
+    /// `unknown_start_rollouts_total` sums them); the last start is then not `last_started`.
+    pub unknown_starts: u64,
     /// `kube_rollout_slow_total`: `(threshold seconds, count)` for each configured SLO threshold.
     pub slow_total: Vec<(u64, u64)>,
     /// `kube_rollout_pod_termination_duration_seconds`, present from the workload's first
@@ -216,6 +219,7 @@ fn metrics(
         last_completed_timestamp: w.last_completed.map(Timestamp::as_secs_f64),
         started_total: w.started_total,
         superseded_total: w.superseded_total,
+        unknown_starts: w.unknown_starts,
         slow_total: thresholds
             .iter()
             .copied()

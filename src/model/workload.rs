@@ -159,6 +159,8 @@ pub(super) struct Workload {
     pub last_completed: Option<Timestamp>,
     pub started_total: u64,
     pub superseded_total: u64,
+    /// Rollouts started with an unknown start (counted in `unknown_start_rollouts` too).
+    pub unknown_starts: u64,
     /// One count per configured SLO threshold.
     pub slow_total: Vec<u64>,
     /// Boxed: a workload has none until its first observation, and 10k workloads are common.
@@ -186,6 +188,7 @@ impl Workload {
             last_completed: None,
             started_total: 0,
             superseded_total: 0,
+            unknown_starts: 0,
             slow_total: vec![0; thresholds],
             termination: None,
             ready: None,
