@@ -255,7 +255,11 @@ async fn ondelete_statefulsets_and_daemonsets_wait_for_people_and_are_never_slow
     .await;
     for w in [PG, AGENT] {
         assert_eq!(w.started(&waiting), 1.0, "{}", w.1);
-        let info = w.get(&waiting, "kube_rollout_workload_info", &[("strategy", "OnDelete")]);
+        let info = w.get(
+            &waiting,
+            "kube_rollout_workload_info",
+            &[("strategy", "OnDelete")],
+        );
         assert_eq!(info, Some(1.0), "{}", w.1);
     }
     // People delete the old pods, one after the other.
@@ -295,7 +299,11 @@ async fn ondelete_statefulsets_and_daemonsets_wait_for_people_and_are_never_slow
             "{}: durations that measure people are not observed",
             w.1
         );
-        let slow = w.get(&done, "kube_rollout_slow_total", &[("threshold_seconds", "2")]);
+        let slow = w.get(
+            &done,
+            "kube_rollout_slow_total",
+            &[("threshold_seconds", "2")],
+        );
         assert_eq!(slow, Some(0.0), "{}", w.1);
     }
 }
