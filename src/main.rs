@@ -96,8 +96,9 @@ fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool 
 /// `wait`: its own small runtime, errors as one line on stderr, its exit code (0 all reached,
 /// 1 any did not, or the configuration is unusable).
 fn run_wait(w: &WaitArgs) -> ExitCode {
-    // Its log lines (watch retries) would drown the progress: errors only, unless RUST_LOG.
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("error"));
+    // No log lines unless RUST_LOG asks: failed requests are retried until the timeout, and what
+    // went wrong is the one verdict line on stderr.
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)

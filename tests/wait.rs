@@ -726,3 +726,20 @@ fn the_validator_rejects_what_the_schema_forbids() {
     );
     assert!(errors.iter().any(|e| e.contains("soon")), "{errors:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_server_that_never_answers_fails_at_the_timeout() {
+    let c = Cluster::steady("wait-offline", &[], STEADY_WITHIN).await;
+    c.sim.endpoint().go_offline();
+    let started = Instant::now();
+    let d = Wait::start(
+        &c.kubeconfig(),
+        &["deploy/web", "-n", "shop", "--timeout", "2s"],
+    )
+    .done(MINUTE)
+    .await;
+    assert_eq!(d.code, 1, "{}", d.stderr);
+    assert!(d.ended.duration_since(started) >= Duration::from_secs(2));
+    assert!(d.stderr.contains("API server unreachable"), "{}", d.stderr);
+    assert_eq!(d.stderr.lines().count(), 1, "{}", d.stderr);
+}
