@@ -2,11 +2,12 @@
 
 use std::net::SocketAddr;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::model::{DEFAULT_SLO_THRESHOLD_SECS, WorkloadKind};
 use crate::selection::{Selection, WorkloadPattern};
 use crate::shard::Sharding;
+use crate::wait::{Goal, Target};
 
 /// The default port. The exporter port range 9100-9999 of the Prometheus wiki is fully
 /// allocated, so this one lies outside it, where it collides with none of the exporters listed
@@ -53,8 +54,18 @@ pub enum ShardSource {
 /// The Kubernetes rollout lifecycle as Prometheus metrics: terminating pods per workload, drain
 /// durations, time to ready and to fully complete, stuck terminations.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "kube-rollout-exporter", version, about, max_term_width = 100)]
+#[command(
+    name = "kube-rollout-exporter",
+    version,
+    about,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Args {
+    /// Without a subcommand, the exporter runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Run against a built-in simulated cluster (a few Deployments rolling out now and then)
     /// instead of a real one.
     #[arg(long)]
@@ -173,9 +184,114 @@ pub struct Args {
     pub buckets: Vec<f64>,
 }
 
-impl Args {
-    /// Checks what clap cannot express: the shard lies within the total.
+/// What the binary does besides exporting.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Block until rollouts are really complete: ready (kubectl's test) and every old pod gone.
+    /// Exit 0 when every workload reached the milestone, 1 when any did not (timeout, a
+    /// Deployment past its progress deadline, not found or deleted, the API server unreachable,
+    /// -l or --all matching nothing), 2 for bad usage.
+    Wait(WaitArgs),
+}
+
+/// The output of `wait`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+/// `wait`'s flags.
+#[derive(Clone, Debug, clap::Args)]
+pub struct WaitArgs {
+    /// Workloads as KIND/NAME (KIND: deployment, statefulset, daemonset, or deploy, sts, ds);
+    /// with -l or --all, a bare KIND limits the kinds picked.
+    #[arg(value_name = "KIND/NAME", value_parser = parse_target)]
+    pub targets: Vec<Target>,
+
+    /// Namespace of the workloads. Default: the kubeconfig context's.
+    #[arg(long, short = 'n', value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// Every workload (of the kinds given, else all three) matching this label selector.
+    #[arg(long, short = 'l', value_name = "SELECTOR", conflicts_with = "all")]
+    pub selector: Option<String>,
+
+    /// Every workload (of the kinds given, else all three) in the namespace.
+    #[arg(long)]
+    pub all: bool,
+
+    /// The milestone: complete (ready, and every old pod gone) or ready (kubectl's moment).
+    #[arg(long = "for", value_enum, default_value_t = Goal::Complete)]
+    pub goal: Goal,
+
+    /// Give up after this long (900, 900s, 15m, 1h). kubectl's own default is no timeout; this
+    /// one's is 10m, so a stuck pod cannot hold a pipeline forever.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration_secs)]
+    pub timeout: u64,
+
+    /// Progress and summary as text, or one JSON document on stdout at the end
+    /// (docs/wait-output.schema.json; live lines then go to stderr, on a terminal only).
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+
+    /// Kubeconfig file. Without it: $KUBECONFIG, ~/.kube/config, then the in-cluster service
+    /// account.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl WaitArgs {
+    /// What clap cannot express: named workloads, or -l / --all with at most bare kinds.
     pub fn validate(&self) -> Result<(), String> {
+        let named = self.targets.iter().any(|t| matches!(t, Target::Named(..)));
+        let picking = self.selector.is_some() || self.all;
+        if picking && named {
+            return Err(
+                "name workloads (KIND/NAME) or pick them with -l or --all, not both".into(),
+            );
+        }
+        if !picking && !named {
+            return Err(
+                "nothing to wait for: name workloads as KIND/NAME (e.g. deploy/web) or use -l or --all"
+                    .into(),
+            );
+        }
+        if !picking
+            && let Some(Target::Kind(k)) =
+                self.targets.iter().find(|t| matches!(t, Target::Kind(_)))
+        {
+            return Err(format!(
+                "'{}' names no workload: use {}/NAME, or -l or --all",
+                k.as_str(),
+                k.as_str()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `deploy/web` → a named workload; `deploy` → a kind (for -l and --all).
+fn parse_target(s: &str) -> Result<Target, String> {
+    match s.split_once('/') {
+        Some((kind, name)) if !name.is_empty() && !name.contains('/') => {
+            Ok(Target::Named(parse_kind(kind)?, name.to_string()))
+        }
+        Some(_) => Err(format!("'{s}' is not KIND/NAME (e.g. deploy/web)")),
+        None => parse_kind(s).map(Target::Kind),
+    }
+}
+
+impl Args {
+    /// Checks what clap cannot express: the shard lies within the total; `wait`'s targets.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(Command::Wait(w)) = &self.command {
+            return w.validate();
+        }
         if self.shard >= self.total_shards {
             return Err(format!(
                 "--shard {} is out of range: shards are numbered 0 to {} for --total-shards {}",
@@ -335,6 +451,70 @@ fn parse_bucket(s: &str) -> Result<f64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wait_is_a_subcommand_and_the_exporter_stays_the_default() {
+        let parse =
+            |args: &[&str]| Args::try_parse_from(std::iter::once("x").chain(args.iter().copied()));
+        let a = parse(&[
+            "wait",
+            "deploy/web",
+            "sts/pg",
+            "-n",
+            "shop",
+            "--for",
+            "ready",
+            "--timeout",
+            "2m",
+            "-o",
+            "json",
+        ])
+        .expect("valid");
+        let Some(Command::Wait(w)) = &a.command else {
+            panic!("wait expected");
+        };
+        assert_eq!(
+            w.targets,
+            [
+                Target::Named(WorkloadKind::Deployment, "web".into()),
+                Target::Named(WorkloadKind::StatefulSet, "pg".into())
+            ]
+        );
+        assert_eq!(
+            (w.namespace.as_deref(), w.goal, w.timeout, w.output),
+            (Some("shop"), Goal::Ready, 120, Output::Json)
+        );
+        assert!(a.validate().is_ok());
+        let d = parse(&["wait", "ds", "-l", "app=x"]).expect("valid");
+        assert!(d.validate().is_ok());
+        let Some(Command::Wait(w)) = &d.command else {
+            panic!("wait expected");
+        };
+        assert_eq!((w.goal, w.timeout), (Goal::Complete, 600));
+        assert!(
+            parse(&["wait"]).expect("parses").validate().is_err(),
+            "nothing to wait for"
+        );
+        assert!(
+            parse(&["wait", "deploy/web", "--all"])
+                .expect("parses")
+                .validate()
+                .is_err()
+        );
+        assert!(
+            parse(&["wait", "deploy"])
+                .expect("parses")
+                .validate()
+                .is_err()
+        );
+        assert!(parse(&["wait", "cronjob/x"]).is_err());
+        assert!(parse(&["wait", "-l", "a=b", "--all"]).is_err());
+        assert!(
+            parse(&["--demo", "wait", "deploy/web"]).is_err(),
+            "exporter flags are not wait's"
+        );
+        assert!(parse(&["--demo"]).expect("the exporter").command.is_none());
+    }
 
     #[test]
     fn durations() {

@@ -21,5 +21,6 @@ pub mod process;
 pub mod selection;
 pub mod shard;
 pub mod shared;
+pub mod wait;
 pub mod watch;
 pub mod web_config;

@@ -13,12 +13,12 @@ use kube::{Client, Config};
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
 
-use kube_rollout_exporter::cli::{Args, LogFormat, ShardSource};
+use kube_rollout_exporter::cli::{Args, Command, LogFormat, Output, ShardSource, WaitArgs};
 use kube_rollout_exporter::model::{DEFAULT_BUCKETS, Model, ModelConfig};
 use kube_rollout_exporter::shard::{self, Sharding};
 use kube_rollout_exporter::shared::Shared;
 use kube_rollout_exporter::web_config::WebConfig;
-use kube_rollout_exporter::{demo, http, metrics, watch};
+use kube_rollout_exporter::{demo, http, metrics, wait, watch};
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -37,6 +37,9 @@ fn main() -> ExitCode {
     if let Err(e) = args.validate() {
         eprintln!("error: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(Command::Wait(w)) = &args.command {
+        return run_wait(w);
     }
     init_logging(&args);
     // One worker: the async work is light I/O (the watches and the HTTP server), and one thread
@@ -90,14 +93,73 @@ fn colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool 
     stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
+/// `wait`: its own small runtime, errors as one line on stderr, its exit code (0 all reached,
+/// 1 any did not, or the configuration is unusable).
+fn run_wait(w: &WaitArgs) -> ExitCode {
+    // No log lines unless RUST_LOG asks: failed requests are retried until the timeout, and what
+    // went wrong is the one verdict line on stderr.
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(wait_for(w)) {
+        Ok(outcome) => {
+            if let Some(line) = outcome.message {
+                eprintln!("{line}");
+            }
+            ExitCode::from(outcome.code)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn wait_for(w: &WaitArgs) -> Result<wait::Outcome> {
+    let config = client_config(w.kubeconfig.as_deref(), w.context.as_deref()).await?;
+    let namespace = w
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::client::ClientBuilder::try_from(config)
+        .context("cannot build a Kubernetes client from the configuration")?
+        .build();
+    let request = wait::Request {
+        targets: w.targets.clone(),
+        namespace,
+        selector: w.selector.clone(),
+        all: w.all,
+        goal: w.goal,
+        timeout_secs: w.timeout,
+        json: w.output == Output::Json,
+    };
+    Ok(wait::run(client, request).await?)
+}
+
 /// The Kubernetes client configuration: `--kubeconfig` wins, then kube's inference
 /// (KUBECONFIG, ~/.kube/config, in-cluster).
-async fn client_config(args: &Args) -> Result<Config> {
+async fn client_config(
+    kubeconfig: Option<&std::path::Path>,
+    context: Option<&str>,
+) -> Result<Config> {
     let options = KubeConfigOptions {
-        context: args.context.clone(),
+        context: context.map(str::to_string),
         ..Default::default()
     };
-    if let Some(path) = &args.kubeconfig {
+    if let Some(path) = kubeconfig {
         let kubeconfig = Kubeconfig::read_from(path).with_context(|| {
             format!(
                 "cannot read kubeconfig {}: check the path given to --kubeconfig",
@@ -108,7 +170,7 @@ async fn client_config(args: &Args) -> Result<Config> {
             .await
             .with_context(|| format!("kubeconfig {} is not usable", path.display()));
     }
-    if args.context.is_some() {
+    if context.is_some() {
         return Config::from_kubeconfig(&options)
             .await
             .context("cannot use --context: no usable kubeconfig in KUBECONFIG or ~/.kube/config");
@@ -155,7 +217,10 @@ async fn run(args: Args) -> Result<()> {
         warn!(api = %sim.url(), "--demo: watching a simulated cluster, not a real one");
         (Config::new(url), Some((sim, scenario)))
     } else {
-        (client_config(&args).await?, None)
+        (
+            client_config(args.kubeconfig.as_deref(), args.context.as_deref()).await?,
+            None,
+        )
     };
     let server_url = config.cluster_url.to_string();
 

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::model::{Event, Model, ModelStats, Resource, Timestamp, WorkloadMetrics};
+use crate::model::{
+    Event, Model, ModelStats, Resource, Timestamp, WorkloadKey, WorkloadMetrics, WorkloadView,
+};
 use crate::shard::Sharding;
 use thiserror::Error;
 
@@ -105,6 +107,22 @@ pub struct Shared {
     pub sharding: OnceLock<Sharding>,
     /// How long a watch may fail before the exporter is not ready.
     failure_timeout: Duration,
+    /// Sees every event handed to the model (see [`Tap`]).
+    tap: Option<Tap>,
+}
+
+/// Sees every event handed to the model, with its receive time, under the model's lock: `wait`
+/// keeps the names of pods from it, which the model does not keep. It must be quick, as it holds
+/// up the watches.
+pub struct Tap(Box<TapFn>);
+
+/// What a [`Tap`] calls.
+type TapFn = dyn Fn(&Event, Timestamp) + Send + Sync;
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tap")
+    }
 }
 
 /// Everything a scrape reads, copied out at one instant so the encoder touches no lock.
@@ -208,7 +226,14 @@ impl Shared {
             started: Instant::now(),
             sharding: OnceLock::new(),
             failure_timeout,
+            tap: None,
         }
+    }
+
+    /// The same, with `tap` seeing every event (see [`Tap`]).
+    pub fn with_tap(mut self, tap: impl Fn(&Event, Timestamp) + Send + Sync + 'static) -> Self {
+        self.tap = Some(Tap(Box::new(tap)));
+        self
     }
 
     fn model(&self) -> MutexGuard<'_, Model> {
@@ -225,8 +250,16 @@ impl Shared {
         let now = now();
         let mut model = self.model();
         for event in events {
+            if let Some(Tap(tap)) = &self.tap {
+                tap(&event, now);
+            }
             model.handle(event, now);
         }
+    }
+
+    /// Workload `key` as `wait` reads it now (see [`Model::view`]).
+    pub fn view(&self, key: &WorkloadKey) -> Option<WorkloadView> {
+        self.model().view(key, now())
     }
 
     /// The counters and health of `resource`'s watches, which its watch loop updates.

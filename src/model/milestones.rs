@@ -385,6 +385,23 @@ fn current_slot(
     }
 }
 
+/// The slot of workload `name`'s update revision, as [`evaluate`] finds it: `None` while the
+/// update revision is not known, `Some(None)` when it is known but holds no pod.
+pub(super) fn update_slot(
+    kind: WorkloadKind,
+    name: &str,
+    w: &Workload,
+    slots: &Map<Name, RsSlot>,
+) -> Option<Option<String>> {
+    current_slot(
+        kind,
+        w.object.as_ref(),
+        update_of(name, w),
+        &w.replicasets,
+        slots,
+    )
+}
+
 /// Whether a pod of a revision other than `current` still runs or terminates; a partitioned
 /// StatefulSet's pods below the partition keep the old revision by design.
 fn old_pods_block(

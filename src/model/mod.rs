@@ -33,6 +33,7 @@ mod revisions;
 mod rollout;
 mod snapshot;
 mod time;
+mod view;
 mod workload;
 
 #[cfg(test)]
@@ -51,6 +52,7 @@ pub use inputs::{
 pub use rollout::{Milestone, Phase, Rollout, RolloutState};
 pub use snapshot::{ModelStats, WorkloadMetrics};
 pub use time::Timestamp;
+pub use view::{ObjectView, PodView, WorkloadView};
 
 use list::List;
 use namespace::{Name, Namespace};

@@ -236,6 +236,11 @@ impl Namespace {
         &self.workloads[kind.index()]
     }
 
+    /// The slots, read-only (their counts are the index's to keep).
+    pub fn slot_map(&self) -> &Map<Name, RsSlot> {
+        &self.replicasets
+    }
+
     /// Every workload, mutable, beside the slots and pods, read-only: their counts stay the
     /// index's to keep.
     pub fn parts_mut(&mut self) -> Parts<'_> {

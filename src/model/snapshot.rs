@@ -197,16 +197,7 @@ fn metrics(
 ) -> WorkloadMetrics {
     let in_flight = w.rollout.as_ref().filter(|r| r.in_flight());
     let object = w.object.as_ref();
-    let phase = match in_flight {
-        _ if object.is_some_and(Object::stalled) => Phase::Stalled,
-        _ if object.is_some_and(Object::paused) => Phase::Paused,
-        Some(r) if r.waits_for_people && t.count == 0 && object.is_some_and(Object::all_ready) => {
-            Phase::Waiting
-        }
-        Some(r) if r.ready.is_reached() => Phase::Draining,
-        Some(_) => Phase::Progressing,
-        None => Phase::Complete,
-    };
+    let phase = phase_of(w, t.count);
     WorkloadMetrics {
         key,
         terminating_pods: t.count,
@@ -233,5 +224,23 @@ fn metrics(
         partition: object
             .filter(|o| o.strategy() == UpdateStrategy::RollingUpdate)
             .and_then(Object::spec_partition),
+    }
+}
+
+/// The phase of workload `w` with `terminating` pods (`kube_rollout_phase`): the first that
+/// applies wins.
+pub(super) fn phase_of(w: &Workload, terminating: u64) -> Phase {
+    let object = w.object.as_ref();
+    match w.rollout.as_ref().filter(|r| r.in_flight()) {
+        _ if object.is_some_and(Object::stalled) => Phase::Stalled,
+        _ if object.is_some_and(Object::paused) => Phase::Paused,
+        Some(r)
+            if r.waits_for_people && terminating == 0 && object.is_some_and(Object::all_ready) =>
+        {
+            Phase::Waiting
+        }
+        Some(r) if r.ready.is_reached() => Phase::Draining,
+        Some(_) => Phase::Progressing,
+        None => Phase::Complete,
     }
 }

@@ -1326,3 +1326,58 @@ fn a_finished_pod_listed_before_the_pod_itself_stays_finished_at_the_lists_end()
         "a finished leftover does not block"
     );
 }
+
+#[test]
+fn the_wait_view_shows_the_live_ready_test_and_the_pods_that_block_completion() {
+    let web = WorkloadKey::deployment("shop", "web");
+    let mut c = Cluster::steady_v1();
+    let v = c.model.view(&web, t(1.0)).expect("synced");
+    let o = v.object.as_ref().expect("seen");
+    assert!(o.passes_ready_test && o.observed && v.rollout.is_none());
+    assert_eq!((v.phase, v.pods.len()), (Phase::Complete, 3));
+    // The template changed, the controller has not acted: not observed, not ready.
+    c.dep(10.0, started(2));
+    let v = c.model.view(&web, t(10.0)).expect("synced");
+    let o = v.object.as_ref().expect("seen");
+    assert!(!o.observed && !o.passes_ready_test);
+    assert!(v.rollout.as_ref().is_some_and(Rollout::in_flight));
+    c.rs(10.01, rs("b", 2, 10.0));
+    for n in 1..=3 {
+        let at = 10.0 + n as f64;
+        c.pod(at - 0.5, pod("b", n))
+            .pod(at, draining(pod("a", n), at));
+    }
+    c.dep(13.5, ready(2));
+    let v = c.model.view(&web, t(14.0)).expect("synced");
+    assert_eq!(v.phase, Phase::Draining);
+    let blocking: Vec<_> = v.pods.iter().filter(|p| p.blocks).collect();
+    assert_eq!(blocking.len(), 3);
+    assert!(
+        blocking
+            .iter()
+            .all(|p| p.revision == "web-a" && p.terminating())
+    );
+    let mut requested: Vec<_> = blocking.iter().filter_map(|p| p.requested).collect();
+    requested.sort();
+    assert_eq!(requested, [t(11.0), t(12.0), t(13.0)]);
+    assert!(
+        v.pods
+            .iter()
+            .filter(|p| p.current)
+            .all(|p| p.revision == "web-b")
+    );
+    for n in 1..=3 {
+        c.gone(18.0 + n as f64, draining(pod("a", n), 10.0 + n as f64));
+    }
+    let v = c.model.view(&web, t(22.0)).expect("synced");
+    assert_eq!(v.phase, Phase::Complete);
+    assert!(v.pods.iter().all(|p| p.current && !p.blocks));
+    assert_eq!(
+        v.rollout.map(|r| r.state),
+        Some(RolloutState::Complete(t(21.0)))
+    );
+    let gone = c
+        .model
+        .view(&WorkloadKey::deployment("shop", "api"), t(22.0));
+    assert!(gone.is_some_and(|v| v.object.is_none()), "never listed");
+}

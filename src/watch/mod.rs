@@ -256,6 +256,157 @@ pub fn spawn(client: Client, config: &Config, shared: Arc<Shared>) -> Vec<JoinHa
     tasks
 }
 
+/// What `wait` watches of one workload: the object itself by name, and what it owns (its
+/// ReplicaSets or ControllerRevisions, its pods) by the workload's own selector, in its namespace
+/// only. The model it feeds sees nothing else, so its lists sweep nothing else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadWatch {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    /// The workload's `spec.selector` as a label selector (`app=web,tier in (a,b)`); empty
+    /// selects every object of the namespace.
+    pub selector: String,
+}
+
+/// Starts the watches of one workload for `wait` (see [`WorkloadWatch`]): the same loops as the
+/// exporter's, with a field selector on the workload's name and a label selector on what it owns.
+pub fn spawn_workload(
+    client: Client,
+    target: &WorkloadWatch,
+    page_size: u32,
+    shared: Arc<Shared>,
+) -> Vec<JoinHandle<()>> {
+    let config = Config {
+        selection: Arc::new(Selection::default()),
+        page_size,
+        kinds: vec![target.kind],
+    };
+    let ns = Some(target.namespace.as_str());
+    let owned = Some(target.selector.clone()).filter(|s| !s.is_empty());
+    let by_name = Some(format!("metadata.name={}", target.name));
+    let mut tasks = Vec::new();
+    let mut go = |task| tasks.push(task);
+    match target.kind {
+        WorkloadKind::Deployment => {
+            go(start(
+                Spec {
+                    fields: by_name,
+                    ..Spec::new(
+                        Resource::Deployments,
+                        ns,
+                        Deployment::url_path(&(), ns),
+                        &config,
+                        decode::deployment,
+                        Event::Deployment,
+                    )
+                },
+                client.clone(),
+                shared.clone(),
+            ));
+            go(start(
+                Spec {
+                    labels: owned.clone(),
+                    ..Spec::new(
+                        Resource::ReplicaSets,
+                        ns,
+                        ReplicaSet::url_path(&(), ns),
+                        &config,
+                        decode::replicaset,
+                        Event::ReplicaSet,
+                    )
+                },
+                client.clone(),
+                shared.clone(),
+            ));
+        }
+        WorkloadKind::StatefulSet | WorkloadKind::DaemonSet => {
+            if target.kind == WorkloadKind::StatefulSet {
+                let object = Spec::new(
+                    Resource::StatefulSets,
+                    ns,
+                    StatefulSet::url_path(&(), ns),
+                    &config,
+                    decode::statefulset,
+                    Event::StatefulSet,
+                );
+                go(start(
+                    Spec {
+                        fields: by_name,
+                        ..object
+                    },
+                    client.clone(),
+                    shared.clone(),
+                ));
+            } else {
+                let object = Spec::new(
+                    Resource::DaemonSets,
+                    ns,
+                    DaemonSet::url_path(&(), ns),
+                    &config,
+                    decode::daemonset,
+                    Event::DaemonSet,
+                );
+                go(start(
+                    Spec {
+                        fields: by_name,
+                        ..object
+                    },
+                    client.clone(),
+                    shared.clone(),
+                ));
+            }
+            go(start(
+                Spec {
+                    labels: owned.clone(),
+                    ..Spec::new(
+                        Resource::ControllerRevisions,
+                        ns,
+                        ControllerRevision::url_path(&(), ns),
+                        &config,
+                        decode::controllerrevision,
+                        Event::ControllerRevision,
+                    )
+                },
+                client.clone(),
+                shared.clone(),
+            ));
+        }
+    }
+    go(start(
+        Spec {
+            labels: owned.clone(),
+            ..Spec::new(
+                Resource::Pods,
+                ns,
+                Pod::url_path(&(), ns),
+                &config,
+                decode::pod,
+                Event::Pod,
+            )
+        },
+        client.clone(),
+        shared.clone(),
+    ));
+    go(start(
+        Spec {
+            labels: owned,
+            fields: Some(FINISHED_PODS.to_string()),
+            ..Spec::new(
+                Resource::FinishedPods,
+                ns,
+                Pod::url_path(&(), ns),
+                &config,
+                decode::finished_pod,
+                Event::FinishedPod,
+            )
+        },
+        client,
+        shared,
+    ));
+    tasks
+}
+
 fn start<T: Send + 'static>(spec: Spec<T>, client: Client, shared: Arc<Shared>) -> JoinHandle<()> {
     let span = info_span!(
         "watch",

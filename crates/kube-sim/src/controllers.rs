@@ -85,6 +85,9 @@ pub struct World {
     /// Nodes removed from the cluster (and not added back): the pod garbage collector removes
     /// the pods bound to them. Pods on [`NODE_NAME`], which is no object, are never orphans.
     removed_nodes: HashSet<String>,
+    /// The controllers and the kubelet skip their ticks: the moment after `kubectl apply` and
+    /// before any controller has observed the change, held for as long as a test needs.
+    pub paused: bool,
 }
 
 impl World {
@@ -96,11 +99,15 @@ impl World {
             created_at: HashMap::new(),
             name_counter: 0,
             removed_nodes: HashSet::new(),
+            paused: false,
         }
     }
 
     /// Runs every component once.
     pub fn tick(&mut self, now: f64) {
+        if self.paused {
+            return;
+        }
         self.collect_garbage(now);
         self.collect_orphaned_pods(now);
         self.kubelet(now);

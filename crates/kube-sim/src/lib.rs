@@ -672,6 +672,12 @@ impl SimCluster {
         })
     }
 
+    /// Holds (or releases) every controller and the kubelet: while held, a change is stored
+    /// but nobody acts on it (no observedGeneration, no new ReplicaSet, no pod started or gone).
+    pub fn pause_controllers(&self, paused: bool) -> Result<(), SimError> {
+        self.with_world(|w| w.paused = paused)
+    }
+
     /// Drops the change history: every watch resuming from an older resourceVersion gets the 410
     /// `ERROR` event and must relist.
     pub fn compact(&self) -> Result<(), SimError> {
