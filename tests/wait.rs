@@ -631,6 +631,89 @@ async fn a_statefulset_and_a_daemonset_complete_with_their_last_old_pod() {
     no_escape_codes(&d.stdout);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_canary_is_done_at_kubectls_test_and_ondelete_names_the_pods_left() {
+    let c = Cluster::steady("wait-partition", &[], STEADY_WITHIN).await;
+    let sts = |name: &str| {
+        SimStatefulSet::new("data", name)
+            .drain_seconds(0.5)
+            .start_seconds(0.3)
+    };
+    c.sim
+        .create_statefulset(&sts("pg").partition(2))
+        .expect("sts");
+    c.sim
+        .create_statefulset(&sts("kv").on_delete())
+        .expect("sts");
+    c.sim
+        .wait_for("both steady", STEADY_WITHIN, |w| {
+            w.store.statefulsets().count() == 2
+                && w.store.statefulsets().all(|s| {
+                    s.status.as_ref().is_some_and(|st| {
+                        st.ready_replicas == Some(3) && st.update_revision == st.current_revision
+                    })
+                })
+        })
+        .await
+        .expect("steady");
+    for name in ["pg", "kv"] {
+        c.sim
+            .set_workload_image(Kind::StatefulSet, "data", name, "registry.local/app:v2")
+            .expect("v2");
+    }
+    // The canary: pg-2 replaced, pg-0 and pg-1 keep v1 below the partition; done.
+    let canary = Wait::start(
+        &c.kubeconfig(),
+        &["sts/pg", "-n", "data", "--timeout", "60s", "-o", "json"],
+    )
+    .done(MINUTE)
+    .await;
+    assert_eq!(canary.code, 0, "{}", canary.stderr);
+    let doc: Value = serde_json::from_str(&canary.stdout).expect("one JSON document");
+    validate(&doc);
+    let text = doc.to_string();
+    assert!(
+        text.contains("\"partition\":2"),
+        "the partition is said: {text}"
+    );
+    let v1 = c
+        .sim
+        .with_world(|w| {
+            w.store
+                .pods()
+                .filter(|p| {
+                    p.metadata
+                        .name
+                        .as_deref()
+                        .is_some_and(|n| n.starts_with("pg-"))
+                })
+                .filter(|p| {
+                    p.spec
+                        .as_ref()
+                        .and_then(|s| s.containers.first())
+                        .and_then(|c| c.image.as_deref())
+                        == Some("registry.local/app:v1")
+                })
+                .count()
+        })
+        .expect("world");
+    assert_eq!(v1, 2, "pg-0 and pg-1 stay at v1 below the partition");
+    // OnDelete: nobody deletes kv's pods, so the timeout says how many are left.
+    let kv = Wait::start(
+        &c.kubeconfig(),
+        &["sts/kv", "-n", "data", "--timeout", "3s"],
+    )
+    .done(MINUTE)
+    .await;
+    assert_eq!(kv.code, 1);
+    assert_eq!(kv.stderr.lines().count(), 1, "one line: {}", kv.stderr);
+    assert!(
+        kv.stderr.contains("OnDelete: 3 pods not yet deleted"),
+        "{}",
+        kv.stderr
+    );
+}
+
 /// Validates `doc` against docs/wait-output.schema.json: the subset of JSON Schema the file uses
 /// (type, const, enum, required, properties, additionalProperties false, items, minimum, local
 /// $ref).

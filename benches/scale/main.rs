@@ -353,6 +353,64 @@ impl Proc {
     }
 }
 
+/// `kube-rollout-exporter wait deploy/app-00000 -n ns-0000` on the bulk cluster (a complete
+/// Deployment of 10 pods): what one pipeline step costs the API server (bytes read), how long it
+/// takes to answer, and the command's peak memory (GNU time's maximum resident set).
+async fn wait_phase(
+    exporter: &Path,
+    kubeconfig: &Path,
+    sim: &SimCluster,
+    label: &str,
+    report: &mut Report,
+) {
+    let served = sim.endpoint().bytes_served();
+    let rusage = kubeconfig.with_file_name("wait.time");
+    let t = Instant::now();
+    let mut command = Command::new("/usr/bin/time");
+    command
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rusage)
+        .arg(exporter)
+        .args([
+            "wait",
+            "deploy/app-00000",
+            "-n",
+            "ns-0000",
+            "--timeout",
+            "60s",
+        ])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // The simulated API server runs on this runtime: wait for the command off it.
+    let status = tokio::task::spawn_blocking(move || command.status())
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+    let wall = t.elapsed().as_secs_f64();
+    let bytes = sim.endpoint().bytes_served() - served;
+    let peak_kib: f64 = std::fs::read_to_string(&rusage)
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
+        .unwrap_or(f64::NAN);
+    let ok = status.as_ref().is_ok_and(|s| s.success());
+    report.add(
+        format!("{label}: `wait` on one complete Deployment, time to answer"),
+        format!("{wall:.2} s"),
+        format!("exit {}", if ok { "0" } else { "non-zero" }),
+        "",
+    );
+    report.add(
+        format!("{label}: `wait` on one complete Deployment, bytes read from the API"),
+        format!("{:.1} KiB", bytes as f64 / 1024.0),
+        format!("peak RSS {:.1} MiB", peak_kib / 1024.0),
+        "follows the workload, not the cluster",
+    );
+}
+
 fn write_kubeconfig(dir: &Path, endpoint: &Endpoint) -> PathBuf {
     let path = dir.join(format!("kubeconfig-{}", endpoint.addr().port()));
     endpoint
@@ -482,6 +540,11 @@ async fn run(options: &Options, exporter: &Path, report: &mut Report) {
         );
         let kubeconfig = write_kubeconfig(&dir, sim.endpoint());
         let label = format!("{}k pods", pods / 1000);
+
+        // `wait` on one Deployment of the whole cluster, before any exporter reads from it.
+        if last {
+            wait_phase(exporter, &kubeconfig, &sim, &label, report).await;
+        }
 
         // The exporter's initial sync.
         let served = sim.endpoint().bytes_served();
