@@ -543,6 +543,8 @@ async fn the_demo_shows_the_seed_case_within_a_minute() {
         .spawn()
         .expect("start --demo");
     let stderr = child.stderr.take().expect("stderr");
+    // Stopped however the test ends, a failed assertion included.
+    let _child = KillOnDrop(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -607,6 +609,14 @@ async fn the_demo_shows_the_seed_case_within_a_minute() {
             "{kind} {namespace}/{workload} exported"
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
+}
+
+/// A child process killed and reaped when dropped.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

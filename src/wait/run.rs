@@ -466,7 +466,9 @@ impl Progress {
             let elapsed = decide::secs(now.seconds_since(since).max(0.0));
             for (_, line) in lines {
                 // Carriage return and clear the line, then the line.
-                writeln!(out, "\r\x1b[2K{line}, {elapsed}")?;
+                // Names come from the API server: no control characters of theirs reach the
+                // terminal.
+                writeln!(out, "\r\x1b[2K{}, {elapsed}", plain(line))?;
             }
             self.drawn = lines.len();
         } else {
