@@ -487,3 +487,45 @@ impl Progress {
 fn plain(s: &str) -> String {
     s.chars().filter(|c| !c.is_control()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A workload named with a terminal escape (an OSC title change): the progress output on a
+    /// terminal carries only its own cursor controls, and off a terminal none at all.
+    #[test]
+    fn hostile_names_reach_no_terminal_as_control_characters() {
+        let hostile = "shop/deployment/web\u{1b}]0;pwned\u{7}: progressing".to_string();
+        let lines = [("k".to_string(), hostile)];
+        let (t0, t1) = (
+            Timestamp::from_secs(1_800_000_000),
+            Timestamp::from_secs(1_800_000_005),
+        );
+        for tty in [true, false] {
+            let mut out = Vec::new();
+            let mut progress = Progress::new(tty);
+            progress.show(&mut out, &lines, t0, t0).expect("written");
+            progress.show(&mut out, &lines, t1, t0).expect("written");
+            let text = String::from_utf8(out).expect("UTF-8");
+            assert!(
+                !text.contains("\u{1b}]") && !text.contains('\u{7}'),
+                "{text:?}"
+            );
+            assert!(
+                text.contains("web]0;pwned"),
+                "the name stays readable: {text:?}"
+            );
+            let controls = text
+                .chars()
+                .filter(|c| c.is_control() && *c != '\n')
+                .count();
+            if tty {
+                // Cursor up once, then carriage return and clear line for each drawing.
+                assert_eq!(text.matches("\u{1b}[").count(), 3, "{text:?}");
+            } else {
+                assert_eq!(controls, 0, "{text:?}");
+            }
+        }
+    }
+}
