@@ -473,6 +473,16 @@ impl Resource {
         }
     }
 
+    /// The workload kind whose objects this resource lists, if it lists workloads.
+    pub fn workload_kind(self) -> Option<WorkloadKind> {
+        match self {
+            Resource::Deployments => Some(WorkloadKind::Deployment),
+            Resource::StatefulSets => Some(WorkloadKind::StatefulSet),
+            Resource::DaemonSets => Some(WorkloadKind::DaemonSet),
+            _ => None,
+        }
+    }
+
     /// Whether a watch of this resource is needed when these workload kinds are watched: pods
     /// always; ReplicaSets for Deployments; ControllerRevisions for StatefulSets and DaemonSets.
     pub fn needed_by(self, kinds: &[WorkloadKind]) -> bool {

@@ -166,94 +166,123 @@ pub fn spawn(client: Client, config: &Config, shared: Arc<Shared>) -> Vec<JoinHa
             .collect()
     };
     let mut tasks = Vec::new();
-    let watched = |r: Resource| r.needed_by(&config.kinds);
     for ns in namespaces {
-        // The label selector picks workloads; what they own follows by ownership.
-        if watched(Resource::Deployments) {
-            let deployments = Spec {
-                labels: selection.selector.clone(),
-                ..Spec::new(
-                    Resource::Deployments,
-                    ns,
-                    Deployment::url_path(&(), ns),
-                    config,
-                    decode::deployment,
-                    Event::Deployment,
-                )
-            };
-            tasks.push(start(deployments, client.clone(), shared.clone()));
-            let replicasets = Spec::new(
-                Resource::ReplicaSets,
-                ns,
-                ReplicaSet::url_path(&(), ns),
-                config,
-                decode::replicaset,
-                Event::ReplicaSet,
-            );
-            tasks.push(start(replicasets, client.clone(), shared.clone()));
+        for resource in Resource::ALL {
+            if !resource.needed_by(&config.kinds) {
+                continue;
+            }
+            // The label selector picks workloads; what they own follows by ownership.
+            let labels = resource.workload_kind().and(selection.selector.clone());
+            tasks.push(start_resource(
+                resource, ns, labels, None, config, &client, &shared,
+            ));
         }
-        if watched(Resource::StatefulSets) {
-            let statefulsets = Spec {
-                labels: selection.selector.clone(),
-                ..Spec::new(
-                    Resource::StatefulSets,
-                    ns,
-                    StatefulSet::url_path(&(), ns),
-                    config,
-                    decode::statefulset,
-                    Event::StatefulSet,
-                )
-            };
-            tasks.push(start(statefulsets, client.clone(), shared.clone()));
-        }
-        if watched(Resource::DaemonSets) {
-            let daemonsets = Spec {
-                labels: selection.selector.clone(),
-                ..Spec::new(
-                    Resource::DaemonSets,
-                    ns,
-                    DaemonSet::url_path(&(), ns),
-                    config,
-                    decode::daemonset,
-                    Event::DaemonSet,
-                )
-            };
-            tasks.push(start(daemonsets, client.clone(), shared.clone()));
-        }
-        if watched(Resource::ControllerRevisions) {
-            let revisions = Spec::new(
-                Resource::ControllerRevisions,
-                ns,
-                ControllerRevision::url_path(&(), ns),
-                config,
-                decode::controllerrevision,
-                Event::ControllerRevision,
-            );
-            tasks.push(start(revisions, client.clone(), shared.clone()));
-        }
-        let pods = Spec::new(
-            Resource::Pods,
+    }
+    tasks
+}
+
+/// Starts the list-and-watch of `resource` in namespace `ns` (all when `None`) with these
+/// selectors; the phase source adds its own field selector to `fields`.
+fn start_resource(
+    resource: Resource,
+    ns: Option<&str>,
+    labels: Option<String>,
+    fields: Option<String>,
+    config: &Config,
+    client: &Client,
+    shared: &Arc<Shared>,
+) -> JoinHandle<()> {
+    let fields = if resource == Resource::FinishedPods {
+        Some(match fields {
+            Some(f) => format!("{f},{FINISHED_PODS}"),
+            None => FINISHED_PODS.to_string(),
+        })
+    } else {
+        fields
+    };
+    let go = Launch {
+        labels,
+        fields,
+        client,
+        shared,
+    };
+    match resource {
+        Resource::Deployments => go.start(Spec::new(
+            resource,
+            ns,
+            Deployment::url_path(&(), ns),
+            config,
+            decode::deployment,
+            Event::Deployment,
+        )),
+        Resource::ReplicaSets => go.start(Spec::new(
+            resource,
+            ns,
+            ReplicaSet::url_path(&(), ns),
+            config,
+            decode::replicaset,
+            Event::ReplicaSet,
+        )),
+        Resource::StatefulSets => go.start(Spec::new(
+            resource,
+            ns,
+            StatefulSet::url_path(&(), ns),
+            config,
+            decode::statefulset,
+            Event::StatefulSet,
+        )),
+        Resource::DaemonSets => go.start(Spec::new(
+            resource,
+            ns,
+            DaemonSet::url_path(&(), ns),
+            config,
+            decode::daemonset,
+            Event::DaemonSet,
+        )),
+        Resource::ControllerRevisions => go.start(Spec::new(
+            resource,
+            ns,
+            ControllerRevision::url_path(&(), ns),
+            config,
+            decode::controllerrevision,
+            Event::ControllerRevision,
+        )),
+        Resource::Pods => go.start(Spec::new(
+            resource,
             ns,
             Pod::url_path(&(), ns),
             config,
             decode::pod,
             Event::Pod,
-        );
-        tasks.push(start(pods, client.clone(), shared.clone()));
-        let finished = Spec {
-            fields: Some(FINISHED_PODS.to_string()),
-            ..Spec::new(
-                Resource::FinishedPods,
-                ns,
-                Pod::url_path(&(), ns),
-                config,
-                decode::finished_pod,
-                Event::FinishedPod,
-            )
-        };
-        tasks.push(start(finished, client.clone(), shared.clone()));
+        )),
+        Resource::FinishedPods => go.start(Spec::new(
+            resource,
+            ns,
+            Pod::url_path(&(), ns),
+            config,
+            decode::finished_pod,
+            Event::FinishedPod,
+        )),
     }
-    tasks
+}
+
+/// What every watch of one [`start_resource`] call shares: its selectors and where it reports.
+struct Launch<'a> {
+    labels: Option<String>,
+    fields: Option<String>,
+    client: &'a Client,
+    shared: &'a Arc<Shared>,
+}
+
+impl Launch<'_> {
+    fn start<T: Send + 'static>(self, spec: Spec<T>) -> JoinHandle<()> {
+        let spec = Spec {
+            labels: self.labels,
+            fields: self.fields,
+            ..spec
+        };
+        start(spec, self.client.clone(), self.shared.clone())
+    }
 }
 
 /// What `wait` watches of one workload: the object itself by name, and what it owns (its
@@ -284,127 +313,18 @@ pub fn spawn_workload(
     };
     let ns = Some(target.namespace.as_str());
     let owned = Some(target.selector.clone()).filter(|s| !s.is_empty());
-    let by_name = Some(format!("metadata.name={}", target.name));
-    let mut tasks = Vec::new();
-    let mut go = |task| tasks.push(task);
-    match target.kind {
-        WorkloadKind::Deployment => {
-            go(start(
-                Spec {
-                    fields: by_name,
-                    ..Spec::new(
-                        Resource::Deployments,
-                        ns,
-                        Deployment::url_path(&(), ns),
-                        &config,
-                        decode::deployment,
-                        Event::Deployment,
-                    )
-                },
-                client.clone(),
-                shared.clone(),
-            ));
-            go(start(
-                Spec {
-                    labels: owned.clone(),
-                    ..Spec::new(
-                        Resource::ReplicaSets,
-                        ns,
-                        ReplicaSet::url_path(&(), ns),
-                        &config,
-                        decode::replicaset,
-                        Event::ReplicaSet,
-                    )
-                },
-                client.clone(),
-                shared.clone(),
-            ));
-        }
-        WorkloadKind::StatefulSet | WorkloadKind::DaemonSet => {
-            if target.kind == WorkloadKind::StatefulSet {
-                let object = Spec::new(
-                    Resource::StatefulSets,
-                    ns,
-                    StatefulSet::url_path(&(), ns),
-                    &config,
-                    decode::statefulset,
-                    Event::StatefulSet,
-                );
-                go(start(
-                    Spec {
-                        fields: by_name,
-                        ..object
-                    },
-                    client.clone(),
-                    shared.clone(),
-                ));
-            } else {
-                let object = Spec::new(
-                    Resource::DaemonSets,
-                    ns,
-                    DaemonSet::url_path(&(), ns),
-                    &config,
-                    decode::daemonset,
-                    Event::DaemonSet,
-                );
-                go(start(
-                    Spec {
-                        fields: by_name,
-                        ..object
-                    },
-                    client.clone(),
-                    shared.clone(),
-                ));
-            }
-            go(start(
-                Spec {
-                    labels: owned.clone(),
-                    ..Spec::new(
-                        Resource::ControllerRevisions,
-                        ns,
-                        ControllerRevision::url_path(&(), ns),
-                        &config,
-                        decode::controllerrevision,
-                        Event::ControllerRevision,
-                    )
-                },
-                client.clone(),
-                shared.clone(),
-            ));
-        }
-    }
-    go(start(
-        Spec {
-            labels: owned.clone(),
-            ..Spec::new(
-                Resource::Pods,
-                ns,
-                Pod::url_path(&(), ns),
-                &config,
-                decode::pod,
-                Event::Pod,
-            )
-        },
-        client.clone(),
-        shared.clone(),
-    ));
-    go(start(
-        Spec {
-            labels: owned,
-            fields: Some(FINISHED_PODS.to_string()),
-            ..Spec::new(
-                Resource::FinishedPods,
-                ns,
-                Pod::url_path(&(), ns),
-                &config,
-                decode::finished_pod,
-                Event::FinishedPod,
-            )
-        },
-        client,
-        shared,
-    ));
-    tasks
+    Resource::ALL
+        .into_iter()
+        .filter(|r| r.needed_by(&config.kinds))
+        .map(|resource| {
+            // The workload itself by name; what it owns by its selector.
+            let (labels, fields) = match resource.workload_kind() {
+                Some(_) => (None, Some(format!("metadata.name={}", target.name))),
+                None => (owned.clone(), None),
+            };
+            start_resource(resource, ns, labels, fields, &config, &client, &shared)
+        })
+        .collect()
 }
 
 fn start<T: Send + 'static>(spec: Spec<T>, client: Client, shared: Arc<Shared>) -> JoinHandle<()> {
