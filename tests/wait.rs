@@ -826,3 +826,46 @@ async fn an_api_server_that_never_answers_fails_at_the_timeout() {
     assert!(d.stderr.contains("API server unreachable"), "{}", d.stderr);
     assert_eq!(d.stderr.lines().count(), 1, "{}", d.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_permission_fails_at_once_saying_what_wait_needs() {
+    let c = Cluster::steady(
+        "wait-forbidden",
+        &[SimDeployment::new("shop", "web")],
+        STEADY_WITHIN,
+    )
+    .await;
+    c.sim.endpoint().faults().set(|f| {
+        f.error = Some(kube_sim::ErrorFault {
+            code: 403,
+            retry_after: None,
+            remaining: u32::MAX,
+        })
+    });
+    let started = Instant::now();
+    let d = Wait::start(
+        &c.kubeconfig(),
+        &["deploy/web", "-n", "shop", "--timeout", "60s", "-o", "json"],
+    )
+    .done(MINUTE)
+    .await;
+    assert_eq!(d.code, 1, "{}", d.stderr);
+    assert!(
+        d.ended.duration_since(started) < Duration::from_secs(20),
+        "no retrying until the 60 s timeout"
+    );
+    assert_eq!(d.stderr.lines().count(), 1, "{}", d.stderr);
+    assert!(
+        d.stderr.contains("refused by the API server") && d.stderr.contains("(403)"),
+        "{}",
+        d.stderr
+    );
+    assert!(
+        d.stderr.contains("get, list and watch"),
+        "says what to grant: {}",
+        d.stderr
+    );
+    let doc: Value = serde_json::from_str(&d.stdout).expect("one JSON document");
+    validate(&doc);
+    assert!(doc.to_string().contains("\"forbidden\""), "{doc}");
+}

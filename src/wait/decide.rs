@@ -41,6 +41,9 @@ pub enum Failure {
     NotFound,
     /// The API server never answered the lists it needs before the timeout.
     Unreachable(String),
+    /// The API server refused the credentials or the permission (401, 403): retrying cannot
+    /// help, so it fails at once.
+    Forbidden(String),
 }
 
 impl Failure {
@@ -51,6 +54,7 @@ impl Failure {
             Failure::Stalled => "stalled",
             Failure::NotFound => "not_found",
             Failure::Unreachable(_) => "unreachable",
+            Failure::Forbidden(_) => "forbidden",
         }
     }
 }
@@ -388,7 +392,8 @@ impl Tracker {
     }
 }
 
-fn failure_text(f: &Failure) -> String {
+/// A failure in words, as the verdict line and the summary say it.
+pub fn failure_text(f: &Failure) -> String {
     match f {
         Failure::Timeout => "timed out".into(),
         Failure::Stalled => {
@@ -396,6 +401,10 @@ fn failure_text(f: &Failure) -> String {
         }
         Failure::NotFound => "not found (or deleted)".into(),
         Failure::Unreachable(why) => format!("API server unreachable: {why}"),
+        Failure::Forbidden(why) => format!(
+            "refused by the API server: {why}; `wait` needs get, list and watch on the workload, \
+             its ReplicaSets or ControllerRevisions and pods in this namespace"
+        ),
     }
 }
 

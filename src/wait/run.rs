@@ -228,7 +228,9 @@ async fn resolve(
             ..ListParams::default()
         };
         for kind in kinds_of(req) {
-            let items = retry(deadline, || list(client, kind, ns, &params)).await?;
+            let items = retry(deadline, || list(client, kind, ns, &params))
+                .await
+                .map_err(|f| decide::failure_text(&f))?;
             for (name, selector) in items {
                 found.push(Found::Watch(WorkloadWatch {
                     kind,
@@ -253,14 +255,15 @@ async fn resolve(
                 selector,
             })),
             Ok(None) => found.push(Found::Failed(key, Failure::NotFound)),
-            Err(why) => found.push(Found::Failed(key, Failure::Unreachable(why))),
+            Err(failure) => found.push(Found::Failed(key, failure)),
         }
     }
     Ok(found)
 }
 
-/// Calls `f` until it answers or the deadline passes (then the last error, in words).
-async fn retry<T, F, Fut>(deadline: Timestamp, mut f: F) -> Result<T, String>
+/// Calls `f` until it answers or the deadline passes (then the last error, in words); a refusal
+/// (401, 403) ends it at once.
+async fn retry<T, F, Fut>(deadline: Timestamp, mut f: F) -> Result<T, Failure>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
@@ -269,9 +272,17 @@ where
     loop {
         match f().await {
             Ok(t) => return Ok(t),
+            Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => {
+                return Err(Failure::Forbidden(format!(
+                    "{} ({})",
+                    status.message, status.code
+                )));
+            }
             Err(e) => {
                 if shared::now() >= deadline {
-                    return Err(format!("the API server did not answer: {e}"));
+                    return Err(Failure::Unreachable(format!(
+                        "the API server did not answer: {e}"
+                    )));
                 }
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
