@@ -869,3 +869,46 @@ async fn a_refused_permission_fails_at_once_saying_what_wait_needs() {
     validate(&doc);
     assert!(doc.to_string().contains("\"forbidden\""), "{doc}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_superseded_while_waiting_is_followed_to_the_newest() {
+    let c = Cluster::steady(
+        "wait-superseded",
+        &[SimDeployment::new("shop", "web")
+            .drain_seconds(1.5)
+            .start_seconds(0.3)],
+        STEADY_WITHIN,
+    )
+    .await;
+    c.sim
+        .set_image("shop", "web", "registry.local/app:v2")
+        .expect("v2");
+    let w = Wait::start(
+        &c.kubeconfig(),
+        &["deploy/web", "-n", "shop", "--timeout", "60s"],
+    );
+    // Mid-rollout (a v2 pod runs, v1 pods remain), the template changes again.
+    when(&c, "v2 rolling", MINUTE, |w| {
+        let all = old_pods(w, "shop", "web-", "");
+        let not_v1 = all - old_pods(w, "shop", "web-", "registry.local/app:v1");
+        let not_v2 = old_pods(w, "shop", "web-", "registry.local/app:v2");
+        // Some pod is no longer v1 (a v2 one) while v1 pods remain.
+        not_v1 > 0 && not_v2 > 0 && not_v2 < all
+    })
+    .await;
+    c.sim
+        .set_image("shop", "web", "registry.local/app:v3")
+        .expect("v3");
+    let d = w.done(MINUTE).await;
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let left = c
+        .sim
+        .with_world(|w| old_pods(w, "shop", "web-", "registry.local/app:v3"))
+        .expect("world");
+    assert_eq!(left, 0, "returned only once every v1 and v2 pod was gone");
+    assert!(
+        d.stdout.contains("shop/deployment/web: complete"),
+        "{}",
+        d.stdout
+    );
+}
