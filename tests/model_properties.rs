@@ -761,6 +761,7 @@ impl Harness {
                         owner: controller("ReplicaSet", &rs.name),
                         deletion: None,
                         revision_hash: None,
+                        ready: None,
                     });
                 }
             }
@@ -1018,6 +1019,7 @@ impl Harness {
                     owner,
                     deletion: None,
                     revision_hash: None,
+                    ready: None,
                 };
                 self.put_pod(state);
             }

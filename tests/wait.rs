@@ -646,8 +646,11 @@ async fn a_partitioned_canary_is_done_at_kubectls_test_and_ondelete_names_the_po
         .create_statefulset(&sts("kv").on_delete())
         .expect("sts");
     c.sim
-        .wait_for("both steady", STEADY_WITHIN, |w| {
-            w.store.statefulsets().count() == 2
+        .create_statefulset(&sts("held").partition(3))
+        .expect("sts");
+    c.sim
+        .wait_for("all steady", STEADY_WITHIN, |w| {
+            w.store.statefulsets().count() == 3
                 && w.store.statefulsets().all(|s| {
                     s.status.as_ref().is_some_and(|st| {
                         st.ready_replicas == Some(3) && st.update_revision == st.current_revision
@@ -656,11 +659,25 @@ async fn a_partitioned_canary_is_done_at_kubectls_test_and_ondelete_names_the_po
         })
         .await
         .expect("steady");
-    for name in ["pg", "kv"] {
+    for name in ["pg", "kv", "held"] {
         c.sim
             .set_workload_image(Kind::StatefulSet, "data", name, "registry.local/app:v2")
             .expect("v2");
     }
+    // partition >= replicas replaces no pod: done at once.
+    let started = Instant::now();
+    let held = Wait::start(
+        &c.kubeconfig(),
+        &["sts/held", "-n", "data", "--timeout", "60s"],
+    )
+    .done(MINUTE)
+    .await;
+    assert_eq!(held.code, 0, "{}", held.stderr);
+    assert!(
+        held.ended.duration_since(started) < Duration::from_secs(10),
+        "at once"
+    );
+    assert!(held.stdout.contains("partition 3"), "{}", held.stdout);
     // The canary: pg-2 replaced, pg-0 and pg-1 keep v1 below the partition; done.
     let canary = Wait::start(
         &c.kubeconfig(),

@@ -12,6 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use super::daemonset::{DaemonSetSpec, DaemonSetStatus};
 use super::deployment::{DeploymentSpec, DeploymentStatus};
 use super::meta::{Meta, MetaInto};
+use super::pod::PodStatus;
 use super::statefulset::{StatefulSetSpec, StatefulSetStatus};
 use super::wire::{Key, Str};
 use super::workload::StatusField;
@@ -45,6 +46,7 @@ pub enum Status<'a> {
     Deployment(DeploymentStatus<'a>),
     StatefulSet(StatefulSetStatus<'a>),
     DaemonSet(DaemonSetStatus),
+    Pod(PodStatus<'a>),
 }
 
 /// How objects are decoded: which kind is expected, so which fields besides the metadata (and a
@@ -62,6 +64,9 @@ pub enum ObjectSeed {
     /// Metadata and `revision` of a ControllerRevision (a full object: `revision` is not
     /// metadata); its `data` is skipped.
     ControllerRevision,
+    /// Metadata and the Ready condition of a Pod (a full object: `wait`'s namespaced pod watch,
+    /// where the cost is small; the exporter watches pods metadata-only).
+    Pod,
 }
 
 /// Decodes an object into an [`Object`] in place.
@@ -91,7 +96,7 @@ impl<'de> Visitor<'de> for ObjectInto<'_, 'de> {
                         ObjectSeed::DaemonSet => {
                             map.next_value::<Option<_>>()?.map(Spec::DaemonSet)
                         }
-                        ObjectSeed::Meta | ObjectSeed::ControllerRevision => {
+                        ObjectSeed::Meta | ObjectSeed::ControllerRevision | ObjectSeed::Pod => {
                             map.next_value::<IgnoredAny>()?;
                             None
                         }
@@ -102,6 +107,7 @@ impl<'de> Visitor<'de> for ObjectInto<'_, 'de> {
                         ObjectSeed::Deployment => status(&mut map)?.map(Status::Deployment),
                         ObjectSeed::StatefulSet => status(&mut map)?.map(Status::StatefulSet),
                         ObjectSeed::DaemonSet => status(&mut map)?.map(Status::DaemonSet),
+                        ObjectSeed::Pod => status(&mut map)?.map(Status::Pod),
                         ObjectSeed::Meta | ObjectSeed::ControllerRevision => {
                             map.next_value::<IgnoredAny>()?;
                             None

@@ -1,14 +1,46 @@
-//! Pods, from their metadata alone (watched metadata-only): key, uid, controller, deletion and,
-//! for StatefulSet and DaemonSet pods, their revision (`controller-revision-hash`), a string only
-//! when the label is there.
+//! Pods, from their metadata (the exporter watches them metadata-only): key, uid, controller,
+//! deletion and, for StatefulSet and DaemonSet pods, their revision (`controller-revision-hash`),
+//! a string only when the label is there; with [`super::ObjectSeed::Pod`], their Ready condition
+//! too.
 
-use super::object::Object;
+use serde::Deserialize;
+
+use super::object::{Object, Status};
 use super::wire::Str;
 use crate::error::ConvertError;
 use crate::model::{Deletion, PodState};
 
-/// The model's view of a Pod, from its metadata alone.
+/// What is read of a full Pod's `status`: its conditions.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct PodStatus<'a> {
+    #[serde(borrow, default)]
+    conditions: Option<Vec<PodCondition<'a>>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct PodCondition<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Str<'a>>,
+    #[serde(borrow)]
+    status: Option<Str<'a>>,
+}
+
+impl PodStatus<'_> {
+    /// The Ready condition is True; `false` when absent (a pod not yet scheduled has none).
+    fn ready(&self) -> bool {
+        self.conditions.iter().flatten().any(|c| {
+            c.kind.as_ref().is_some_and(|k| k.as_str() == "Ready")
+                && c.status.as_ref().is_some_and(|s| s.as_str() == "True")
+        })
+    }
+}
+
+/// The model's view of a Pod, from its metadata (and its Ready condition when it was read).
 pub fn pod(o: &mut Object<'_>) -> Result<PodState, ConvertError> {
+    let ready = match &o.status {
+        Some(Status::Pod(s)) => Some(s.ready()),
+        _ => None,
+    };
     let meta = &mut o.metadata;
     Ok(PodState {
         key: meta.key("Pod")?,
@@ -23,5 +55,6 @@ pub fn pod(o: &mut Object<'_>) -> Result<PodState, ConvertError> {
             .controller_revision_hash
             .take()
             .map(Str::into_string),
+        ready,
     })
 }

@@ -84,6 +84,7 @@ fn reference_pod(m: &ObjectMeta) -> PodState {
             grace_seconds: m.deletion_grace_period_seconds,
         }),
         revision_hash: label(m, "controller-revision-hash"),
+        ready: None,
     }
 }
 
@@ -455,4 +456,42 @@ fn odd_revision_annotations_read_as_the_full_metadata_reads_them() {
         assert_eq!(got.revision, expected, "{rev:.20}");
         assert_eq!(got, reference_replicaset(&full));
     }
+}
+
+/// The `Pod` seed (`wait`'s pod watch) reads each recorded pod's Ready condition as k8s-openapi
+/// does, and the metadata-only seed leaves it unknown.
+#[test]
+fn the_pod_seed_reads_the_ready_condition_of_every_recorded_pod() {
+    use k8s_openapi::api::core::v1::Pod;
+    let mut seen = [0usize; 2];
+    for scenario in [
+        "rolling-update-drain",
+        "statefulset-rolling",
+        "daemonset-surge",
+    ] {
+        for line in recording(scenario, "watch-pods.jsonl").lines() {
+            let v: Value = serde_json::from_str(line).expect("JSON");
+            let reference: Pod = serde_json::from_value(v["object"].clone()).expect("a Pod");
+            let want = reference
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            let got = pod(&mut object_of(line.as_bytes(), ObjectSeed::Pod)).expect("usable");
+            assert_eq!(got.ready, Some(want), "{scenario}: {line}");
+            seen[usize::from(want)] += 1;
+            let meta = pod(&mut object_of(line.as_bytes(), META)).expect("usable");
+            assert_eq!(meta.ready, None);
+            assert_eq!(
+                PodState { ready: None, ..got },
+                meta,
+                "the rest is the same"
+            );
+        }
+    }
+    assert!(
+        seen[0] > 0 && seen[1] > 0,
+        "both ready and unready pods: {seen:?}"
+    );
 }

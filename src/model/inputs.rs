@@ -372,6 +372,9 @@ pub struct PodState {
     /// A StatefulSet pod's holds the whole ControllerRevision name (as `status.updateRevision`),
     /// a DaemonSet pod's only the hash (as the ControllerRevision's label). `None` on other pods.
     pub revision_hash: Option<String>,
+    /// Its Ready condition, when it was read as a full object (`wait`'s pod watch); `None` from
+    /// the exporter's metadata-only watch, which cannot see it.
+    pub ready: Option<bool>,
 }
 
 /// A pod in phase Succeeded or Failed, from the cheap phase source (a metadata-only watch with a

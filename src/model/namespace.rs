@@ -80,6 +80,8 @@ pub(super) struct PodRecord {
     pub termination: Option<Box<Termination>>,
     /// Phase Succeeded or Failed, according to the finished-pod watch.
     pub finished: bool,
+    /// Its Ready condition, when known (see [`super::PodState::ready`]).
+    pub ready: Option<bool>,
     /// A StatefulSet pod's ordinal ([`NO_ORDINAL`] for other pods): a partition keeps the pods
     /// below it at the old revision.
     pub ordinal: u32,

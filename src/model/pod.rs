@@ -82,6 +82,7 @@ fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>)
             rs,
             termination: None,
             finished: pending.is_some(),
+            ready: p.ready,
             ordinal,
             listed: 0,
             // A finished-pod list in progress listed it before the pod came.
@@ -91,6 +92,9 @@ fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>)
     }
     if let Some(epoch) = listed {
         n.update_pod(uid, |record| record.listed = epoch);
+    }
+    if p.ready.is_some() {
+        n.update_pod(uid, |record| record.ready = p.ready);
     }
     if let Some(deletion) = p.deletion {
         let requested = deletion.requested_at();

@@ -136,6 +136,7 @@ fn pod(hash: &str, n: u32) -> PodState {
         }),
         deletion: None,
         revision_hash: None,
+        ready: None,
     }
 }
 

@@ -58,9 +58,17 @@ pub struct PodView {
     pub requested: Option<Timestamp>,
     /// Phase Succeeded or Failed (finished, but its object not removed).
     pub finished: bool,
+    /// Its Ready condition, when the pod watch reads it (`wait`'s does).
+    pub ready: Option<bool>,
 }
 
 impl PodView {
+    /// A new pod that counts as up: not terminating, not finished, and Ready when readiness is
+    /// known.
+    pub fn up(&self) -> bool {
+        !self.terminating() && !self.finished && self.ready != Some(false)
+    }
+
     pub fn terminating(&self) -> bool {
         self.deadline.is_some()
     }
@@ -106,6 +114,7 @@ impl Model {
                     deadline: p.termination.as_ref().map(|t| t.first_deadline),
                     requested: p.termination.as_ref().and_then(|t| t.requested),
                     finished: p.finished,
+                    ready: p.ready,
                 }
             })
             .collect();

@@ -282,11 +282,7 @@ impl Tracker {
         };
         let mut line = format!("{}: {state}", self.name());
         if let Some(v) = &self.view {
-            let new = v
-                .pods
-                .iter()
-                .filter(|p| p.current && !p.terminating() && !p.finished)
-                .count();
+            let new = v.pods.iter().filter(|p| p.current && p.up()).count();
             let desired = v.object.as_ref().map_or(0, |o| o.desired);
             line.push_str(&format!(", new pods {new}/{desired}"));
             let old: Vec<_> = v
@@ -697,6 +693,7 @@ mod tests {
             deadline: requested.map(|r| t(r + 30.0)),
             requested: requested.map(t),
             finished: false,
+            ready: None,
         }
     }
 
@@ -763,6 +760,44 @@ mod tests {
             judge(None, Goal::Ready, t(100.0), deadline),
             Status::Failed(Failure::Unreachable(_), _)
         ));
+    }
+
+    #[test]
+    fn new_pods_count_only_when_ready() {
+        let key = WorkloadKey::deployment("shop", "web");
+        let mut tr = Tracker::new(key, Goal::Complete, t(0.0));
+        let new_pod = |uid: &str, ready: Option<bool>| PodView {
+            current: true,
+            blocks: false,
+            deadline: None,
+            requested: None,
+            ready,
+            ..old_pod(uid, None)
+        };
+        // One new pod Ready, one not yet (a DaemonSet's status would count neither until the
+        // old pods finished); readiness unknown (a metadata-only watch) counts the pod as up.
+        let live = view(
+            Some(object(false, true, false)),
+            Some(rollout(RolloutState::InFlight, 1.0, None)),
+            vec![new_pod("a", Some(true)), new_pod("b", Some(false))],
+        );
+        tr.update(Some(live), &Notes::new(), t(3.0), t(100.0));
+        assert!(
+            tr.progress(t(3.0)).contains("new pods 1/2"),
+            "{}",
+            tr.progress(t(3.0))
+        );
+        let unknown = view(
+            Some(object(false, true, false)),
+            Some(rollout(RolloutState::InFlight, 1.0, None)),
+            vec![new_pod("a", None), new_pod("b", None)],
+        );
+        tr.update(Some(unknown), &Notes::new(), t(4.0), t(100.0));
+        assert!(
+            tr.progress(t(4.0)).contains("new pods 2/2"),
+            "{}",
+            tr.progress(t(4.0))
+        );
     }
 
     #[test]

@@ -110,6 +110,8 @@ struct Spec<T> {
     convert: fn(&mut Object<'_>) -> Result<T, ConvertError>,
     wrap: fn(Change<T>) -> Event,
     selection: Arc<Selection>,
+    /// Pods read whole (their Ready condition) rather than metadata-only: `wait`'s pod watch.
+    full_pods: bool,
 }
 
 impl<T> Spec<T> {
@@ -131,6 +133,7 @@ impl<T> Spec<T> {
             convert,
             wrap,
             selection: config.selection.clone(),
+            full_pods: false,
         }
     }
 
@@ -148,6 +151,7 @@ impl<T> Spec<T> {
             Resource::StatefulSets => ObjectSeed::StatefulSet,
             Resource::DaemonSets => ObjectSeed::DaemonSet,
             Resource::ControllerRevisions => ObjectSeed::ControllerRevision,
+            Resource::Pods if self.full_pods => ObjectSeed::Pod,
             Resource::ReplicaSets | Resource::Pods | Resource::FinishedPods => ObjectSeed::Meta,
         }
     }
@@ -172,37 +176,45 @@ pub fn spawn(client: Client, config: &Config, shared: Arc<Shared>) -> Vec<JoinHa
                 continue;
             }
             // The label selector picks workloads; what they own follows by ownership.
-            let labels = resource.workload_kind().and(selection.selector.clone());
+            let select = Select {
+                labels: resource.workload_kind().and(selection.selector.clone()),
+                ..Select::default()
+            };
             tasks.push(start_resource(
-                resource, ns, labels, None, config, &client, &shared,
+                resource, ns, select, config, &client, &shared,
             ));
         }
     }
     tasks
 }
 
-/// Starts the list-and-watch of `resource` in namespace `ns` (all when `None`) with these
-/// selectors; the phase source adds its own field selector to `fields`.
+/// What one watch selects besides its resource and namespace.
+#[derive(Clone, Debug, Default)]
+struct Select {
+    labels: Option<String>,
+    /// The phase source adds its own field selector to these.
+    fields: Option<String>,
+    /// Pods read whole (their Ready condition), as only `wait` does.
+    full_pods: bool,
+}
+
+/// Starts the list-and-watch of `resource` in namespace `ns` (all when `None`).
 fn start_resource(
     resource: Resource,
     ns: Option<&str>,
-    labels: Option<String>,
-    fields: Option<String>,
+    mut select: Select,
     config: &Config,
     client: &Client,
     shared: &Arc<Shared>,
 ) -> JoinHandle<()> {
-    let fields = if resource == Resource::FinishedPods {
-        Some(match fields {
+    if resource == Resource::FinishedPods {
+        select.fields = Some(match select.fields {
             Some(f) => format!("{f},{FINISHED_PODS}"),
             None => FINISHED_PODS.to_string(),
-        })
-    } else {
-        fields
-    };
+        });
+    }
     let go = Launch {
-        labels,
-        fields,
+        select,
         client,
         shared,
     };
@@ -268,8 +280,7 @@ fn start_resource(
 
 /// What every watch of one [`start_resource`] call shares: its selectors and where it reports.
 struct Launch<'a> {
-    labels: Option<String>,
-    fields: Option<String>,
+    select: Select,
     client: &'a Client,
     shared: &'a Arc<Shared>,
 }
@@ -277,8 +288,9 @@ struct Launch<'a> {
 impl Launch<'_> {
     fn start<T: Send + 'static>(self, spec: Spec<T>) -> JoinHandle<()> {
         let spec = Spec {
-            labels: self.labels,
-            fields: self.fields,
+            labels: self.select.labels,
+            fields: self.select.fields,
+            full_pods: self.select.full_pods,
             ..spec
         };
         start(spec, self.client.clone(), self.shared.clone())
@@ -322,7 +334,13 @@ pub fn spawn_workload(
                 Some(_) => (None, Some(format!("metadata.name={}", target.name))),
                 None => (owned.clone(), None),
             };
-            start_resource(resource, ns, labels, fields, &config, &client, &shared)
+            // Pods whole: `wait` counts the new ones that are Ready, and there are few.
+            let select = Select {
+                labels,
+                fields,
+                full_pods: true,
+            };
+            start_resource(resource, ns, select, &config, &client, &shared)
         })
         .collect()
 }

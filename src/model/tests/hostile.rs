@@ -691,6 +691,7 @@ fn names_of_253_characters_and_unicode_are_keys_like_any_other() {
         }),
         deletion: None,
         revision_hash: None,
+        ready: None,
     };
     let mut c = Cluster::synced(
         deployments

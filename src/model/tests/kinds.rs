@@ -74,6 +74,7 @@ fn sts_pod(ordinal: u32, v: u64) -> PodState {
         owner: owner("StatefulSet", "pg"),
         deletion: None,
         revision_hash: Some(format!("pg-v{v}")),
+        ready: None,
     }
 }
 
@@ -114,6 +115,7 @@ fn ds_pod(node: u32, v: u64) -> PodState {
         owner: owner("DaemonSet", "agent"),
         deletion: None,
         revision_hash: Some(format!("h{v}")),
+        ready: None,
     }
 }
 
