@@ -124,7 +124,7 @@ pub async fn run(client: Client, req: Request) -> Result<Outcome, WaitError> {
     } else {
         (std::io::stdout().is_terminal(), Box::new(std::io::stdout()))
     };
-    let mut progress = Progress::new(tty);
+    let mut progress = Progress::new(tty, req.json);
     loop {
         let now = shared::now();
         for f in &mut followed {
@@ -144,6 +144,7 @@ pub async fn run(client: Client, req: Request) -> Result<Outcome, WaitError> {
             .collect();
         progress.show(&mut out, &lines, now, since)?;
         if followed.iter().all(|f| f.tracker.status.is_done()) {
+            progress.finish();
             break;
         }
         tokio::time::sleep(TICK).await;
@@ -443,22 +444,39 @@ async fn pod_details(client: &Client, ns: &str, selector: &str, notes: &Mutex<No
     }
 }
 
-/// The progress output: on a terminal, one line per workload redrawn in place; otherwise one
-/// timestamped line per change, with no control characters.
-struct Progress {
-    tty: bool,
-    /// Lines drawn on the terminal so far (redrawn in place).
-    drawn: usize,
-    /// The key of the last line written per workload (not on a terminal).
-    last: BTreeMap<usize, String>,
+/// The progress output: on a terminal, one line per workload redrawn in place (indicatif, which
+/// handles the terminal's width and its redraws); otherwise one timestamped line per change,
+/// with no control characters.
+enum Progress {
+    Terminal {
+        bars: indicatif::MultiProgress,
+        lines: Vec<indicatif::ProgressBar>,
+        /// Drawn on stderr (with `--output json`), else stdout.
+        stderr: bool,
+    },
+    Log {
+        /// The key of the last line written per workload.
+        last: BTreeMap<usize, String>,
+    },
 }
 
 impl Progress {
-    fn new(tty: bool) -> Self {
-        Self {
-            tty,
-            drawn: 0,
-            last: BTreeMap::new(),
+    /// On a terminal (`stderr` or stdout), or a log.
+    fn new(tty: bool, stderr: bool) -> Self {
+        if !tty {
+            return Progress::Log {
+                last: BTreeMap::new(),
+            };
+        }
+        let target = if stderr {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::stdout()
+        };
+        Progress::Terminal {
+            bars: indicatif::MultiProgress::with_draw_target(target),
+            lines: Vec::new(),
+            stderr,
         }
     }
 
@@ -469,29 +487,58 @@ impl Progress {
         now: Timestamp,
         since: Timestamp,
     ) -> std::io::Result<()> {
-        if self.tty {
-            if self.drawn > 0 {
-                // Back to the first line drawn: cursor up.
-                write!(out, "\x1b[{}A", self.drawn)?;
-            }
-            let elapsed = decide::secs(now.seconds_since(since).max(0.0));
-            for (_, line) in lines {
-                // Carriage return and clear the line, then the line.
-                // Names come from the API server: no control characters of theirs reach the
-                // terminal.
-                writeln!(out, "\r\x1b[2K{}, {elapsed}", plain(line))?;
-            }
-            self.drawn = lines.len();
-        } else {
-            for (i, (key, line)) in lines.iter().enumerate() {
-                if self.last.get(&i) != Some(key) {
-                    writeln!(out, "{} {}", decide::rfc3339(now), plain(line))?;
-                    self.last.insert(i, key.clone());
+        match self {
+            Progress::Terminal {
+                bars, lines: drawn, ..
+            } => {
+                let elapsed = decide::secs(now.seconds_since(since).max(0.0));
+                for (i, (_, line)) in lines.iter().enumerate() {
+                    if drawn.len() <= i {
+                        let bar = bars.add(indicatif::ProgressBar::new_spinner());
+                        bar.set_style(
+                            indicatif::ProgressStyle::with_template("{wide_msg}")
+                                .map_err(std::io::Error::other)?,
+                        );
+                        drawn.push(bar);
+                    }
+                    drawn[i].set_message(terminal_line(line, &elapsed));
                 }
+                Ok(())
+            }
+            Progress::Log { last } => {
+                for (i, (key, line)) in lines.iter().enumerate() {
+                    if last.get(&i) != Some(key) {
+                        writeln!(out, "{} {}", decide::rfc3339(now), plain(line))?;
+                        last.insert(i, key.clone());
+                    }
+                }
+                out.flush()
             }
         }
-        out.flush()
     }
+
+    /// Leaves the last lines drawn on the terminal, and the cursor below them for the summary.
+    fn finish(&self) {
+        if let Progress::Terminal { lines, stderr, .. } = self {
+            for bar in lines {
+                bar.finish();
+            }
+            if !lines.is_empty() {
+                // The last line drawn ends without a newline.
+                let _ = if *stderr {
+                    writeln!(std::io::stderr())
+                } else {
+                    writeln!(std::io::stdout())
+                };
+            }
+        }
+    }
+}
+
+/// One workload's line on a terminal: names come from the API server, so none of their control
+/// characters reach it.
+fn terminal_line(line: &str, elapsed: &str) -> String {
+    format!("{}, {elapsed}", plain(line))
 }
 
 /// A line without control characters (names come from the API server).
@@ -503,40 +550,35 @@ fn plain(s: &str) -> String {
 mod tests {
     use super::*;
 
-    /// A workload named with a terminal escape (an OSC title change): the progress output on a
-    /// terminal carries only its own cursor controls, and off a terminal none at all.
+    /// A workload named with a terminal escape (an OSC title change): neither the terminal's
+    /// lines nor the log's carry its control characters.
     #[test]
     fn hostile_names_reach_no_terminal_as_control_characters() {
         let hostile = "shop/deployment/web\u{1b}]0;pwned\u{7}: progressing".to_string();
+        let on_terminal = terminal_line(&hostile, "5.0s");
+        assert_eq!(
+            on_terminal,
+            "shop/deployment/web]0;pwned: progressing, 5.0s"
+        );
         let lines = [("k".to_string(), hostile)];
         let (t0, t1) = (
             Timestamp::from_secs(1_800_000_000),
             Timestamp::from_secs(1_800_000_005),
         );
-        for tty in [true, false] {
-            let mut out = Vec::new();
-            let mut progress = Progress::new(tty);
-            progress.show(&mut out, &lines, t0, t0).expect("written");
-            progress.show(&mut out, &lines, t1, t0).expect("written");
-            let text = String::from_utf8(out).expect("UTF-8");
-            assert!(
-                !text.contains("\u{1b}]") && !text.contains('\u{7}'),
-                "{text:?}"
-            );
-            assert!(
-                text.contains("web]0;pwned"),
-                "the name stays readable: {text:?}"
-            );
-            let controls = text
-                .chars()
-                .filter(|c| c.is_control() && *c != '\n')
-                .count();
-            if tty {
-                // Cursor up once, then carriage return and clear line for each drawing.
-                assert_eq!(text.matches("\u{1b}[").count(), 3, "{text:?}");
-            } else {
-                assert_eq!(controls, 0, "{text:?}");
-            }
-        }
+        let mut out = Vec::new();
+        let mut progress = Progress::new(false, false);
+        progress.show(&mut out, &lines, t0, t0).expect("written");
+        progress.show(&mut out, &lines, t1, t0).expect("written");
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert_eq!(text.lines().count(), 1, "one line per change: {text:?}");
+        assert!(
+            text.contains("web]0;pwned"),
+            "the name stays readable: {text:?}"
+        );
+        let controls = text
+            .chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .count();
+        assert_eq!(controls, 0, "{text:?}");
     }
 }
