@@ -1382,3 +1382,48 @@ fn the_wait_view_shows_the_live_ready_test_and_the_pods_that_block_completion() 
         .view(&WorkloadKey::deployment("shop", "api"), t(22.0));
     assert!(gone.is_some_and(|v| v.object.is_none()), "never listed");
 }
+
+#[test]
+fn a_pods_ready_condition_reaches_the_wait_view_and_metadata_only_events_keep_it() {
+    let web = WorkloadKey::deployment("shop", "web");
+    let mut c = Cluster::steady_v1();
+    let a1 = pod("a", 1).uid;
+    // (a-1's readiness, the others') as `wait` reads them.
+    let ready_of = |c: &mut Cluster| -> (Option<bool>, Vec<Option<bool>>) {
+        let v = c.model.view(&web, t(5.0)).expect("synced");
+        let of = |p: &&view::PodView| p.uid == a1;
+        let mine = v.pods.iter().find(of).expect("a-1").ready;
+        let others = v
+            .pods
+            .iter()
+            .filter(|p| p.uid != a1)
+            .map(|p| p.ready)
+            .collect();
+        (mine, others)
+    };
+    assert_eq!(
+        ready_of(&mut c),
+        (None, vec![None, None]),
+        "metadata-only: unknown"
+    );
+    // Read whole (wait's watch): not ready, then ready.
+    c.pod(
+        1.0,
+        PodState {
+            ready: Some(false),
+            ..pod("a", 1)
+        },
+    );
+    assert_eq!(ready_of(&mut c), (Some(false), vec![None, None]));
+    c.pod(
+        2.0,
+        PodState {
+            ready: Some(true),
+            ..pod("a", 1)
+        },
+    );
+    assert_eq!(ready_of(&mut c), (Some(true), vec![None, None]));
+    // An event that cannot see readiness does not forget it.
+    c.pod(3.0, pod("a", 1));
+    assert_eq!(ready_of(&mut c), (Some(true), vec![None, None]));
+}
