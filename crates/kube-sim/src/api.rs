@@ -1,7 +1,8 @@
 //! The simulated API server's HTTP side: list, watch and get of Deployments, ReplicaSets, Pods,
 //! StatefulSets, DaemonSets and ControllerRevisions (cluster-wide and namespaced) and Nodes
 //! (cluster-scoped), in full JSON or metadata-only, as a v1.36 kube-apiserver answers them (see
-//! `tests/fixtures/k8s-recordings/README.md` for the facts this mirrors).
+//! `tests/fixtures/k8s-recordings/README.md` for the facts this mirrors). A GET of the implicit
+//! node [`crate::NODE_NAME`] answers it although no list shows it (see `controllers/nodes.rs`).
 
 // Handlers return the error response itself as `Err`, so `?` short-circuits to it; its size is
 // that of any response.
@@ -356,8 +357,15 @@ fn get(
         route.namespace.clone().unwrap_or_default(),
         name.to_string(),
     );
-    let Some(obj) = world.store.get(route.kind, &key) else {
-        return Err(not_found(route.kind, name));
+    let obj = match world.store.get(route.kind, &key) {
+        Some(obj) => obj,
+        None => match world
+            .implicit_node(name)
+            .filter(|_| route.kind == Kind::Node)
+        {
+            Some(node) => Arc::new(Object::Node(node.clone())),
+            None => return Err(not_found(route.kind, name)),
+        },
     };
     let v = if meta {
         obj.to_meta_json()

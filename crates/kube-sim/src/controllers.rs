@@ -17,7 +17,7 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     ConfigMapProjection, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStatus, DownwardAPIProjection, DownwardAPIVolumeFile, HostIP, KeyToPath,
+    ContainerStatus, DownwardAPIProjection, DownwardAPIVolumeFile, HostIP, KeyToPath, Node,
     ObjectFieldSelector, Pod, PodCondition, PodIP, PodSpec, PodStatus, PodTemplateSpec,
     ProjectedVolumeSource, ServiceAccountTokenProjection, Toleration, Volume, VolumeMount,
     VolumeProjection,
@@ -42,12 +42,13 @@ pub const START_SECONDS: &str = "lab.example/start-seconds";
 /// Seconds a deleted pod keeps draining before its containers exit; `never` for a pod that never
 /// finishes (it then runs into its grace period... unless that is longer than the test).
 pub const DRAIN_SECONDS: &str = "lab.example/drain-seconds";
-/// The node every pod is bound to in a cluster without Node objects.
+/// The node every pod is bound to in a cluster without Node objects: the implicit node, no object
+/// but answered by a GET (see `controllers/nodes.rs`).
 pub const NODE_NAME: &str = "sim-node";
 
 pub use daemonset::POD_TEMPLATE_GENERATION;
 pub(crate) use daemonset::daemon_pod;
-pub use nodes::node_object;
+pub use nodes::{NodeReadiness, node_object};
 pub use revision::{
     CONTROLLER_REVISION_HASH, STATEFULSET_REVISION_HASH, revision_hash, revision_template,
 };
@@ -83,8 +84,11 @@ pub struct World {
     created_at: HashMap<String, f64>,
     name_counter: u64,
     /// Nodes removed from the cluster (and not added back): the pod garbage collector removes
-    /// the pods bound to them. Pods on [`NODE_NAME`], which is no object, are never orphans.
+    /// the pods bound to them.
     removed_nodes: HashSet<String>,
+    /// [`NODE_NAME`] as a GET answers it while no Node object has that name; `None` once removed
+    /// or replaced by an object (see `controllers/nodes.rs`).
+    implicit_node: Option<Node>,
     /// The controllers and the kubelet skip their ticks: the moment after `kubectl apply` and
     /// before any controller has observed the change, held for as long as a test needs.
     pub paused: bool,
@@ -92,6 +96,7 @@ pub struct World {
 
 impl World {
     pub fn new(store: Store, behaviour: Behaviour) -> Self {
+        let implicit_node = nodes::implicit_node(clock::now(), store.resource_version());
         Self {
             store,
             behaviour,
@@ -99,6 +104,7 @@ impl World {
             created_at: HashMap::new(),
             name_counter: 0,
             removed_nodes: HashSet::new(),
+            implicit_node: Some(implicit_node),
             paused: false,
         }
     }
@@ -124,6 +130,9 @@ impl World {
             node.metadata.name.clone().unwrap_or_default(),
         );
         self.removed_nodes.remove(&key.1);
+        if key.1 == NODE_NAME {
+            self.implicit_node = None;
+        }
         match self.store.get(Kind::Node, &key).as_deref() {
             Some(Object::Node(old)) => {
                 let mut n = old.clone();
@@ -137,13 +146,14 @@ impl World {
         }
     }
 
-    /// Deletes a node object; the pod garbage collector then removes the pods bound to it.
-    /// Answers whether it existed.
+    /// Deletes a node object (or the implicit node); the pod garbage collector then removes the
+    /// pods bound to it. Answers whether it existed.
     pub fn remove_node(&mut self, name: &str) -> bool {
         let removed = self
             .store
             .remove(Kind::Node, &(String::new(), name.to_string()))
-            .is_some();
+            .is_some()
+            || (name == NODE_NAME && self.implicit_node.take().is_some());
         if removed {
             self.removed_nodes.insert(name.to_string());
         }
@@ -284,18 +294,27 @@ impl World {
 
     // ----- Kubelet -----------------------------------------------------------------------------
 
+    /// The kubelets of every Ready node: start scheduled pods, drain deleted ones and make the
+    /// final delete. A node that is not Ready runs nothing; only the API server's part goes on
+    /// there (a pod given grace 0 goes once its finalizers are gone).
     fn kubelet(&mut self, now: f64) {
         let pods: Vec<Pod> = self.store.pods().cloned().collect();
+        let not_ready = self.not_ready_nodes();
         for pod in pods {
             let key = key_of(&pod.metadata);
             let uid = pod.metadata.uid.clone().unwrap_or_default();
             let phase = phase(&pod).to_string();
             let created = *self.created_at.entry(uid.clone()).or_insert(now);
-            let scheduled = pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.node_name.as_ref())
-                .is_some();
+            let node = pod.spec.as_ref().and_then(|s| s.node_name.as_ref());
+            let scheduled = node.is_some();
+            if node.is_some_and(|n| not_ready.contains(n)) {
+                if pod.metadata.deletion_timestamp.is_some()
+                    && pod.metadata.deletion_grace_period_seconds == Some(0)
+                {
+                    self.remove_if_no_finalizers(&key);
+                }
+                continue;
+            }
             if let Some(deletion) = &pod.metadata.deletion_timestamp {
                 let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(0);
                 let finished = phase == "Succeeded" || phase == "Failed";

@@ -5,9 +5,10 @@
 //! [`SimCluster::start`] binds an ephemeral loopback port, serves the API (`api.rs`) over a store
 //! (`store.rs`) that simulated controllers and a kubelet stand-in (`controllers.rs`) drive on the
 //! real clock, and writes a kubeconfig pointing at it. Tests change the cluster through the small
-//! API here (create Deployments, StatefulSets and DaemonSets, add and remove nodes, set an image,
-//! scale, pause, set a partition, roll back, delete, make a pod stuck) and wait for conditions
-//! with deadlines. Dropping the cluster stops every task it started.
+//! API here (create Deployments, StatefulSets and DaemonSets, add and remove nodes, make a node
+//! NotReady or lost, set an image, scale, pause, set a partition, roll back, delete, make a pod
+//! stuck) and wait for conditions with deadlines. Dropping the cluster stops every task it
+//! started.
 
 #![forbid(unsafe_code)]
 
@@ -31,7 +32,7 @@ use k8s_openapi::api::apps::v1::{
     Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
 };
 use k8s_openapi::api::apps::v1::{RollingUpdateStatefulSetStrategy, StatefulSetUpdateStrategy};
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use thiserror::Error;
@@ -40,7 +41,7 @@ use tokio::task::JoinHandle;
 pub use api::ApiConfig;
 pub use bulk::{Bulk, BulkSpec, Churn, ChurnConfig, ChurnStats};
 pub use controllers::{
-    Behaviour, CONTROLLER_REVISION_HASH, DRAIN_SECONDS, NODE_NAME, POD_INDEX,
+    Behaviour, CONTROLLER_REVISION_HASH, DRAIN_SECONDS, NODE_NAME, NodeReadiness, POD_INDEX,
     POD_TEMPLATE_GENERATION, POD_TEMPLATE_HASH, REVISION, START_SECONDS, STATEFULSET_POD_NAME,
     STATEFULSET_REVISION_HASH, revision_hash, revision_template,
 };
@@ -466,18 +467,33 @@ impl SimCluster {
         })
     }
 
-    /// Deletes a node; the pod garbage collector removes the pods bound to it (marked Failed,
-    /// deleted at once), and DaemonSets stop counting it.
+    /// Deletes a node (or the implicit node [`NODE_NAME`]); the pod garbage collector removes the
+    /// pods bound to it (marked Failed, deleted at once), and DaemonSets stop counting it.
     pub fn remove_node(&self, name: &str) -> Result<(), SimError> {
         if self.with_world(|w| w.remove_node(name))? {
             Ok(())
         } else {
-            Err(SimError::NotFound {
-                kind: Kind::Node,
-                namespace: String::new(),
-                name: name.into(),
-            })
+            Err(node_not_found(name))
         }
+    }
+
+    /// Sets a node's `Ready` condition, on a Node object or on the implicit node [`NODE_NAME`]:
+    /// while it is not Ready, the pods bound to it neither start nor finish terminating (a
+    /// deleted one stays Running past its deadline), they are marked not Ready, and nothing new
+    /// is scheduled there. See `controllers/nodes.rs` for the conditions written.
+    pub fn set_node_ready(&self, name: &str, readiness: NodeReadiness) -> Result<(), SimError> {
+        let now = clock::now();
+        if self.with_world(|w| w.set_node_ready(name, readiness, now))? {
+            Ok(())
+        } else {
+            Err(node_not_found(name))
+        }
+    }
+
+    /// A node as `GET /api/v1/nodes/{name}` answers it: the Node object or the implicit node.
+    pub fn node(&self, name: &str) -> Result<Node, SimError> {
+        self.with_world(|w| w.node(name))?
+            .ok_or_else(|| node_not_found(name))
     }
 
     /// Changes the image of the first container of a Deployment, StatefulSet or DaemonSet: a new
@@ -710,6 +726,14 @@ impl SimCluster {
     /// Stops serving: open watches end and the port closes.
     pub fn stop(self) {
         drop(self);
+    }
+}
+
+fn node_not_found(name: &str) -> SimError {
+    SimError::NotFound {
+        kind: Kind::Node,
+        namespace: String::new(),
+        name: name.into(),
     }
 }
 
