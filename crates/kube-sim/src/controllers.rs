@@ -40,8 +40,14 @@ pub const POD_TEMPLATE_HASH: &str = "pod-template-hash";
 /// The names are those of the stand-in kubelet that produced the recordings.
 pub const START_SECONDS: &str = "lab.example/start-seconds";
 /// Seconds a deleted pod keeps draining before its containers exit; `never` for a pod that never
-/// finishes (it then runs into its grace period... unless that is longer than the test).
+/// finishes on its own (the kubelet kills it at its deadline: the end of its grace period), or
+/// [`UNKILLABLE`].
 pub const DRAIN_SECONDS: &str = "lab.example/drain-seconds";
+/// The [`DRAIN_SECONDS`] value of a pod that ignores its grace period and that the kubelet cannot
+/// kill either (a process stuck in uninterruptible sleep, a hung runtime): once deleted it stays
+/// Running, its containers running, past its deadline, until the value changes or the pod is
+/// force-deleted (grace 0).
+pub const UNKILLABLE: &str = "unkillable";
 /// The node every pod is bound to in a cluster without Node objects: the implicit node, no object
 /// but answered by a GET (see `controllers/nodes.rs`).
 pub const NODE_NAME: &str = "sim-node";
@@ -323,14 +329,12 @@ impl World {
                         .deletion_requested
                         .entry(uid.clone())
                         .or_insert((deletion.0.as_second() - grace) as f64);
-                    let drain = annotation_seconds(&pod, DRAIN_SECONDS)
-                        .unwrap_or(Some(self.behaviour.drain_seconds));
-                    // A pod that never finishes on its own is killed at its deadline.
-                    let done_at = match drain {
-                        Some(d) => requested + d.min(grace as f64),
-                        None => requested + grace as f64,
+                    let done_at = match drain(&pod, self.behaviour.drain_seconds) {
+                        Drain::Seconds(d) => Some(requested + d.min(grace as f64)),
+                        Drain::Never => Some(requested + grace as f64),
+                        Drain::Unkillable => None,
                     };
-                    if now >= done_at {
+                    if done_at.is_some_and(|t| now >= t) {
                         self.store.update(Object::Pod(terminated(pod, now)));
                     }
                 } else if grace > 0 {
@@ -1059,6 +1063,32 @@ fn is_ready(p: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// How a deleted pod's drain ends, from its [`DRAIN_SECONDS`] annotation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Drain {
+    /// Its containers exit this many seconds after the delete (at the deadline at the latest).
+    Seconds(f64),
+    /// `never`: they do not exit on their own; the kubelet kills them at the deadline.
+    Never,
+    /// [`UNKILLABLE`]: they do not exit and cannot be killed.
+    Unkillable,
+}
+
+/// A pod's drain; `default` seconds when it has no readable annotation.
+fn drain(p: &Pod, default: f64) -> Drain {
+    let value = p
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DRAIN_SECONDS));
+    match value.map(String::as_str) {
+        Some(UNKILLABLE) => Drain::Unkillable,
+        Some("never") => Drain::Never,
+        Some(v) => Drain::Seconds(v.parse().unwrap_or(default)),
+        None => Drain::Seconds(default),
+    }
 }
 
 /// A pod annotation in seconds: `Some(Some(s))`, `Some(None)` for `never`, `None` when absent or

@@ -7,8 +7,8 @@
 //! real clock, and writes a kubeconfig pointing at it. Tests change the cluster through the small
 //! API here (create Deployments, StatefulSets and DaemonSets, add and remove nodes, make a node
 //! NotReady or lost, set an image, scale, pause, set a partition, roll back, delete, make a pod
-//! stuck) and wait for conditions with deadlines. Dropping the cluster stops every task it
-//! started.
+//! stuck or unkillable) and wait for conditions with deadlines.
+//! Dropping the cluster stops every task it started.
 
 #![forbid(unsafe_code)]
 
@@ -43,7 +43,7 @@ pub use bulk::{Bulk, BulkSpec, Churn, ChurnConfig, ChurnStats};
 pub use controllers::{
     Behaviour, CONTROLLER_REVISION_HASH, DRAIN_SECONDS, NODE_NAME, NodeReadiness, POD_INDEX,
     POD_TEMPLATE_GENERATION, POD_TEMPLATE_HASH, REVISION, START_SECONDS, STATEFULSET_POD_NAME,
-    STATEFULSET_REVISION_HASH, revision_hash, revision_template,
+    STATEFULSET_REVISION_HASH, UNKILLABLE, revision_hash, revision_template,
 };
 pub use endpoint::Endpoint;
 pub use faults::{ErrorFault, FaultSwitch, Faults};
@@ -654,11 +654,29 @@ impl SimCluster {
 
     /// Makes a pod never finish draining once deleted (it is then killed at its deadline).
     pub fn make_pod_stuck(&self, namespace: &str, name: &str) -> Result<(), SimError> {
+        self.set_drain(namespace, name, "never")
+    }
+
+    /// Makes a pod ignore its grace period and resist the kill ([`UNKILLABLE`]): once deleted it
+    /// stays Running, its containers running, past its deadline, for as long as it stays so.
+    /// [`Self::make_pod_killable`] or a delete with grace 0 ends it.
+    pub fn make_pod_unkillable(&self, namespace: &str, name: &str) -> Result<(), SimError> {
+        self.set_drain(namespace, name, UNKILLABLE)
+    }
+
+    /// Lets the kubelet kill a pod made unkillable: it is killed at its deadline, at once when
+    /// that has passed (the same as [`Self::make_pod_stuck`]).
+    pub fn make_pod_killable(&self, namespace: &str, name: &str) -> Result<(), SimError> {
+        self.set_drain(namespace, name, "never")
+    }
+
+    /// Sets a pod's [`DRAIN_SECONDS`] annotation.
+    fn set_drain(&self, namespace: &str, name: &str, value: &str) -> Result<(), SimError> {
         self.edit_pod(namespace, name, |p| {
             p.metadata
                 .annotations
                 .get_or_insert_with(BTreeMap::new)
-                .insert(DRAIN_SECONDS.into(), "never".into());
+                .insert(DRAIN_SECONDS.into(), value.into());
         })
     }
 
