@@ -3,6 +3,7 @@
 //! (cluster-scoped), in full JSON or metadata-only, as a v1.36 kube-apiserver answers them (see
 //! `tests/fixtures/k8s-recordings/README.md` for the facts this mirrors). A GET of the implicit
 //! node [`crate::NODE_NAME`] answers it although no list shows it (see `controllers/nodes.rs`).
+//! Every request is logged per endpoint (`requests.rs`).
 
 // Handlers return the error response itself as `Err`, so `?` short-circuits to it; its size is
 // that of any response.
@@ -26,9 +27,10 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::controllers::World;
 use super::faults::FaultSwitch;
+use super::requests::{ApiRequest, RequestLog, Verb};
 use super::select::{Field, FieldSelector, LabelSelector};
 use super::store::{Change, Encoding, EventType, Kind, Object};
-use super::{SimError, percent_decode};
+use super::{SimError, clock, percent_decode};
 
 /// Response bodies; a watch stream ends with an error to drop its connection abruptly.
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -62,6 +64,8 @@ pub struct ApiState {
     pub drop_watches: tokio::sync::watch::Receiver<u64>,
     /// Response body bytes this endpoint has sent (what its clients read from the API server).
     pub served: Arc<AtomicU64>,
+    /// The requests this endpoint served.
+    pub(crate) requests: RequestLog,
 }
 
 const META_SINGLE: &str = "as=PartialObjectMetadata;";
@@ -112,6 +116,17 @@ fn route(path: &str) -> Option<Route> {
             name: Some(name.to_string()),
         }),
         _ => None,
+    }
+}
+
+/// What a `GET` of a route asks for: one object, a list or a watch.
+fn verb(route: &Route, q: &HashMap<String, String>) -> Verb {
+    if route.name.is_some() {
+        Verb::Get
+    } else if matches!(q.get("watch").map(String::as_str), Some("true" | "1")) {
+        Verb::Watch
+    } else {
+        Verb::List
     }
 }
 
@@ -210,31 +225,52 @@ impl Filter {
     }
 }
 
-/// Handles one request, with this endpoint's faults.
+/// Handles one request, with this endpoint's faults, and logs it.
 pub async fn handle(
     state: Arc<ApiState>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
+    let at = clock::now();
+    let route = route(req.uri().path());
+    let q = query(&req);
+    let verb = (req.method() == Method::GET)
+        .then(|| route.as_ref().map(|r| verb(r, &q)))
+        .flatten();
+    let mut record = ApiRequest {
+        at,
+        method: req.method().to_string(),
+        path: req.uri().path().to_string(),
+        query: req.uri().query().unwrap_or("").to_string(),
+        verb,
+        kind: route.as_ref().map(|r| r.kind),
+        namespace: route.as_ref().and_then(|r| r.namespace.clone()),
+        name: route.as_ref().and_then(|r| r.name.clone()),
+        status: 0,
+    };
     if let Some(delay) = state.faults.get().delay {
         tokio::time::sleep(delay).await;
     }
-    if let Some(e) = state.faults.take_error() {
-        let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let reason = match e.code {
-            429 => "TooManyRequests",
-            503 => "ServiceUnavailable",
-            _ => "InternalError",
-        };
-        let mut resp = error(code, reason, "injected fault");
-        if let Some(secs) = e.retry_after
-            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-        {
-            resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    let resp = match state.faults.take_error() {
+        Some(e) => {
+            let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let reason = match e.code {
+                429 => "TooManyRequests",
+                503 => "ServiceUnavailable",
+                _ => "InternalError",
+            };
+            let mut resp = error(code, reason, "injected fault");
+            if let Some(secs) = e.retry_after
+                && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+            {
+                resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+            }
+            resp
         }
-        return Ok(resp);
-    }
+        None => handle_inner(state.clone(), req, route, &q).unwrap_or_else(|resp| resp),
+    };
+    record.status = resp.status().as_u16();
+    state.requests.push(record);
     let served = state.served.clone();
-    let resp = handle_inner(state, req).unwrap_or_else(|resp| resp);
     Ok(resp.map(|body| Counted { body, served }.boxed()))
 }
 
@@ -274,8 +310,10 @@ impl hyper::body::Body for Counted {
 fn handle_inner(
     state: Arc<ApiState>,
     req: Request<Incoming>,
+    route: Option<Route>,
+    q: &HashMap<String, String>,
 ) -> Result<Response<Body>, Response<Body>> {
-    let Some(route) = route(req.uri().path()) else {
+    let Some(route) = route else {
         return Err(error(
             StatusCode::NOT_FOUND,
             "NotFound",
@@ -300,7 +338,6 @@ fn handle_inner(
         .replace(' ', "");
     let meta_list = accept.contains(META_LIST);
     let meta_single = format!("{accept};").contains(META_SINGLE);
-    let q = query(&req);
     // A GET of one object takes no selectors (GetOptions has none), so they are not parsed.
     if let Some(name) = &route.name {
         if meta_list && !meta_single {
@@ -329,7 +366,7 @@ fn handle_inner(
             state,
             route.kind,
             filter,
-            &q,
+            q,
             meta_single || meta_list,
         ));
     }
@@ -343,7 +380,7 @@ fn handle_inner(
             ),
         ));
     }
-    list(&state, route.kind, &filter, &q, meta_list)
+    list(&state, route.kind, &filter, q, meta_list)
 }
 
 fn get(

@@ -18,6 +18,7 @@ use super::SimError;
 use super::api::{self, ApiConfig};
 use super::controllers::World;
 use super::faults::FaultSwitch;
+use super::requests::{ApiRequest, RequestLog};
 
 /// A serving listener: its shutdown switch and its accept task.
 struct Serving {
@@ -35,6 +36,8 @@ pub struct Endpoint {
     serving: Mutex<Option<Serving>>,
     /// Response body bytes sent, across offline periods.
     served: Arc<AtomicU64>,
+    /// The requests served, across offline periods.
+    requests: RequestLog,
 }
 
 impl Drop for Endpoint {
@@ -60,6 +63,7 @@ impl Endpoint {
             drop_watches,
             serving: Mutex::new(None),
             served: Arc::new(AtomicU64::new(0)),
+            requests: RequestLog::default(),
         };
         endpoint.serve(listener);
         Ok(endpoint)
@@ -74,6 +78,7 @@ impl Endpoint {
             faults: self.faults.clone(),
             drop_watches: self.drop_watches.subscribe(),
             served: self.served.clone(),
+            requests: self.requests.clone(),
         });
         let task = tokio::spawn(accept_loop(listener, state, shutdown_rx));
         *self.serving.lock().unwrap_or_else(|p| p.into_inner()) = Some(Serving { shutdown, task });
@@ -109,6 +114,18 @@ impl Endpoint {
     /// server (lists, watch events, errors), without HTTP framing.
     pub fn bytes_served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
+    }
+
+    /// The requests this endpoint served, oldest first, across offline periods (the last
+    /// 100,000): one record per request, fault answers included. Each endpoint keeps its own, so
+    /// a test reads the log of the endpoint its client talks to.
+    pub fn requests(&self) -> Vec<ApiRequest> {
+        self.requests.snapshot()
+    }
+
+    /// Forgets the requests served so far: a test's window starts here.
+    pub fn clear_requests(&self) {
+        self.requests.clear();
     }
 
     /// The faults this endpoint injects.

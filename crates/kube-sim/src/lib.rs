@@ -7,7 +7,8 @@
 //! real clock, and writes a kubeconfig pointing at it. Tests change the cluster through the small
 //! API here (create Deployments, StatefulSets and DaemonSets, add and remove nodes, make a node
 //! NotReady or lost, set an image, scale, pause, set a partition, roll back, delete, make a pod
-//! stuck or unkillable) and wait for conditions with deadlines.
+//! stuck or unkillable) and wait for conditions with deadlines. Each endpoint keeps a log of the
+//! requests it served ([`Endpoint::requests`]), so a test can prove what a client asked for.
 //! Dropping the cluster stops every task it started.
 
 #![forbid(unsafe_code)]
@@ -18,6 +19,7 @@ mod clock;
 mod controllers;
 mod endpoint;
 mod faults;
+mod requests;
 mod select;
 mod store;
 mod workloads;
@@ -47,6 +49,7 @@ pub use controllers::{
 };
 pub use endpoint::Endpoint;
 pub use faults::{ErrorFault, FaultSwitch, Faults};
+pub use requests::{ApiRequest, Verb};
 pub use store::{Key, Kind, Object, TEMPLATE_GENERATION};
 pub use workloads::{SimDaemonSet, SimNode, SimStatefulSet};
 
@@ -678,6 +681,22 @@ impl SimCluster {
                 .get_or_insert_with(BTreeMap::new)
                 .insert(DRAIN_SECONDS.into(), value.into());
         })
+    }
+
+    /// The requests the main endpoint served, oldest first (see [`Endpoint::requests`]).
+    pub fn requests(&self) -> Vec<ApiRequest> {
+        self.main.requests()
+    }
+
+    /// The single-object GETs of `kind` the main endpoint served, oldest first, whatever their
+    /// answer: (namespace, name), the namespace `None` for a cluster-scoped kind.
+    pub fn gets(&self, kind: Kind) -> Vec<(Option<String>, String)> {
+        self.main
+            .requests()
+            .into_iter()
+            .filter(|r| r.verb == Some(Verb::Get) && r.kind == Some(kind))
+            .filter_map(|r| Some((r.namespace, r.name?)))
+            .collect()
     }
 
     /// Adds a finalizer that holds the pod object until [`Self::remove_finalizers`].
