@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use super::controllers::World;
-use super::faults::FaultSwitch;
+use super::faults::{ErrorFault, FaultSwitch};
 use super::requests::{ApiRequest, RequestLog, Verb};
 use super::select::{Field, FieldSelector, LabelSelector};
 use super::store::{Change, Encoding, EventType, Kind, Object};
@@ -250,28 +250,89 @@ pub async fn handle(
     if let Some(delay) = state.faults.get().delay {
         tokio::time::sleep(delay).await;
     }
-    let resp = match state.faults.take_error() {
-        Some(e) => {
-            let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let reason = match e.code {
-                429 => "TooManyRequests",
-                503 => "ServiceUnavailable",
-                _ => "InternalError",
-            };
-            let mut resp = error(code, reason, "injected fault");
-            if let Some(secs) = e.retry_after
-                && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-            {
-                resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
-            }
-            resp
-        }
+    let fault = state.faults.take_error().or_else(|| {
+        route
+            .as_ref()
+            .and_then(|r| state.faults.take_kind_error(r.kind))
+    });
+    let resp = match fault {
+        Some(e) => injected(e, route.as_ref().zip(verb)),
         None => handle_inner(state.clone(), req, route, &q).unwrap_or_else(|resp| resp),
     };
     record.status = resp.status().as_u16();
     state.requests.push(record);
     let served = state.served.clone();
     Ok(resp.map(|body| Counted { body, served }.boxed()))
+}
+
+/// The answer of an injected error: a 403 for a request of a known resource is the
+/// authorizer's `Forbidden` Status (see [`forbidden`]); any other is a Status with the reason the
+/// API server gives that code, and a `Retry-After` header if the fault has one.
+fn injected(e: ErrorFault, target: Option<(&Route, Verb)>) -> Response<Body> {
+    let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = match (e.code, target) {
+        (403, Some((route, verb))) => forbidden(route, verb),
+        _ => {
+            let reason = match e.code {
+                401 => "Unauthorized",
+                403 => "Forbidden",
+                429 => "TooManyRequests",
+                503 => "ServiceUnavailable",
+                _ => "InternalError",
+            };
+            error(code, reason, "injected fault")
+        }
+    };
+    if let Some(secs) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        resp.headers_mut().insert(hyper::header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// The user a refusal names: the simulated server authenticates nobody, and a real one calls an
+/// unauthenticated client this.
+const ANONYMOUS: &str = "system:anonymous";
+
+/// The 403 of a request RBAC does not allow, as `responsewriters.Forbidden` and
+/// `errors.NewForbidden` write it: `nodes "x" is forbidden: User "u" cannot get resource "nodes"
+/// in API group "" at the cluster scope` (`in the namespace "ns"` for a namespaced request; no
+/// name for a list or watch), `details` naming the object, its group (when it has one) and the
+/// resource.
+fn forbidden(route: &Route, verb: Verb) -> Response<Body> {
+    let plural = route.kind.plural();
+    let group = group(route.kind);
+    let resource = if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    };
+    let object = match &route.name {
+        Some(name) => format!("{resource} \"{name}\""),
+        None => resource,
+    };
+    let scope = match &route.namespace {
+        Some(ns) => format!("in the namespace \"{ns}\""),
+        None => "at the cluster scope".to_string(),
+    };
+    let message = format!(
+        "{object} is forbidden: User \"{ANONYMOUS}\" cannot {} resource \"{plural}\" in API group \"{group}\" {scope}",
+        verb.as_str()
+    );
+    let mut details = serde_json::Map::new();
+    if let Some(name) = &route.name {
+        details.insert("name".into(), json!(name));
+    }
+    if !group.is_empty() {
+        details.insert("group".into(), json!(group));
+    }
+    details.insert("kind".into(), json!(plural));
+    let mut body = status(403, "Forbidden", &message);
+    if let Some(map) = body.as_object_mut() {
+        map.insert("details".into(), Value::Object(details));
+    }
+    respond(StatusCode::FORBIDDEN, full(&body))
 }
 
 /// A response body that adds the bytes it yields to the endpoint's count, and keeps the size

@@ -5,6 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::store::Kind;
+
 /// An HTTP error to answer instead of serving, for the next `remaining` requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ErrorFault {
@@ -13,6 +15,16 @@ pub struct ErrorFault {
     /// Seconds for a `Retry-After` header, if any.
     pub retry_after: Option<u64>,
     pub remaining: u32,
+}
+
+/// An error answered for the requests of one resource only, the others served: what a client
+/// whose RBAC lacks one resource sees (a namespaced service account may read pods but not
+/// nodes). A 403 is answered with the authorizer's `Forbidden` Status, naming the resource, the
+/// verb and the object as the real API server does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KindFault {
+    pub kind: Kind,
+    pub error: ErrorFault,
 }
 
 /// What is currently broken.
@@ -25,6 +37,9 @@ pub struct Faults {
     pub expire_continue_tokens: bool,
     /// Answer requests with an error status.
     pub error: Option<ErrorFault>,
+    /// Answer requests for one resource with an error status, each fault counting its own uses
+    /// (the first that matches and has uses left answers). [`Self::error`] comes first.
+    pub kind_errors: Vec<KindFault>,
     /// Wait this long before answering every request.
     pub delay: Option<Duration>,
     /// Cut the next N list responses in half (truncated JSON).
@@ -60,6 +75,32 @@ impl FaultSwitch {
         let e = faults.error.as_mut().filter(|e| e.remaining > 0)?;
         e.remaining -= 1;
         Some(*e)
+    }
+
+    /// Refuses every request for `kind` with 403 Forbidden, until cleared: RBAC without that
+    /// resource.
+    pub fn deny(&self, kind: Kind) {
+        self.set(|f| {
+            f.kind_errors.push(KindFault {
+                kind,
+                error: ErrorFault {
+                    code: 403,
+                    retry_after: None,
+                    remaining: u32::MAX,
+                },
+            });
+        });
+    }
+
+    /// Takes one use of the first error fault for `kind` that has uses left, if any.
+    pub(crate) fn take_kind_error(&self, kind: Kind) -> Option<ErrorFault> {
+        let mut faults = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let e = faults
+            .kind_errors
+            .iter_mut()
+            .find(|f| f.kind == kind && f.error.remaining > 0)?;
+        e.error.remaining -= 1;
+        Some(e.error)
     }
 
     /// Takes one use of a counted fault.

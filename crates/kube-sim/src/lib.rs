@@ -48,7 +48,7 @@ pub use controllers::{
     STATEFULSET_REVISION_HASH, UNKILLABLE, revision_hash, revision_template,
 };
 pub use endpoint::Endpoint;
-pub use faults::{ErrorFault, FaultSwitch, Faults};
+pub use faults::{ErrorFault, FaultSwitch, Faults, KindFault};
 pub use requests::{ApiRequest, Verb};
 pub use store::{Key, Kind, Object, TEMPLATE_GENERATION};
 pub use workloads::{SimDaemonSet, SimNode, SimStatefulSet};
