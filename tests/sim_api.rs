@@ -3052,3 +3052,496 @@ async fn bulk_statefulsets_and_daemonsets_are_what_the_controllers_would_keep() 
     .json();
     assert_eq!(names(&pods).len(), 26);
 }
+
+// ----- Why a terminating pod is stuck ----------------------------------------------------------
+//
+// What the exporter reads to tell a stuck termination's cause: the pod (its node, phase and
+// containers) and its node (the Ready condition; 404 when gone, 403 when it may not look). A
+// deletion's deadline is shown passed by a control pod deleted at the same moment with the same
+// grace period and made stuck: the kubelet kills it at that deadline, so once it is gone the
+// deadline is behind us.
+
+use kube_sim::{NODE_NAME, NodeReadiness, Verb};
+
+/// The condition of `type_` in a node's JSON.
+fn node_condition<'a>(node: &'a Value, type_: &str) -> &'a Value {
+    node["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition in {node}"))
+}
+
+/// `GET /api/v1/nodes/{name}`.
+async fn get_node(sim: &SimCluster, name: &str) -> http::Reply {
+    http::get(sim.addr(), &format!("/api/v1/nodes/{name}"), JSON).await
+}
+
+/// `GET /api/v1/namespaces/{ns}/pods/{name}`, which must answer 200.
+async fn get_pod_json(sim: &SimCluster, ns: &str, name: &str) -> Value {
+    let reply = http::get(
+        sim.addr(),
+        &format!("/api/v1/namespaces/{ns}/pods/{name}"),
+        JSON,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "GET pod {ns}/{name}");
+    reply.json()
+}
+
+/// The first pod of a Deployment (by its `app` label).
+fn first_pod(sim: &SimCluster, ns: &str, app: &str) -> String {
+    pod_names(sim, ns, app).pop().expect("a pod")
+}
+
+/// Deletes `control` (made stuck, so killed at its deadline) and waits until it is gone: a
+/// deletion requested before it with the same grace period is then past its deadline.
+async fn wait_past_deadline_of(sim: &SimCluster, ns: &str, control: &str) {
+    sim.make_pod_stuck(ns, control).expect("stuck");
+    sim.delete_pod(ns, control, None).expect("delete");
+    sim.wait_for(
+        "the control pod killed at its deadline and gone",
+        Duration::from_secs(10),
+        |w| find_pod(w.store.pods(), control).is_none(),
+    )
+    .await
+    .expect("control pod gone");
+}
+
+/// A pod as GET shows it, still terminating past its deadline with its containers running.
+fn assert_running_past_deadline(what: &str, pod: &Value) {
+    assert_eq!(pod["status"]["phase"], "Running", "{what}: {pod}");
+    let deadline = pod["metadata"]["deletionTimestamp"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .unwrap_or_else(|| panic!("{what}: no deletionTimestamp in {pod}"));
+    assert!(
+        deadline < jiff::Timestamp::now(),
+        "{what}: past its deadline"
+    );
+    let containers = pod["status"]["containerStatuses"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no containerStatuses in {pod}"));
+    assert!(!containers.is_empty(), "{what}");
+    for c in containers {
+        assert!(
+            c["state"]["running"]["startedAt"].is_string(),
+            "{what}: container still running: {c}"
+        );
+        assert!(c["state"].get("terminated").is_none(), "{what}: {c}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_on_a_not_ready_node_never_finish_their_deletion() {
+    let sim = start().await;
+    sim.add_node(&SimNode::new("node-a")).expect("node");
+    create_ready(&sim, quick("shop", "web").replicas(1).grace_seconds(1)).await;
+    let held = first_pod(&sim, "shop", "web");
+    let rv = quiet(&sim).await;
+    let mut nodes = http::watch(
+        sim.addr(),
+        &format!("/api/v1/nodes?watch=true&resourceVersion={rv}"),
+        JSON,
+    )
+    .await;
+    sim.set_node_ready("node-a", NodeReadiness::NotReady)
+        .expect("not ready");
+    let events = read_until(&mut nodes, "node-a modified", |e| !e.is_empty()).await;
+    assert_eq!(events[0]["type"], "MODIFIED");
+    let ready = node_condition(&events[0]["object"], "Ready");
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "KubeletNotReady");
+    assert_eq!(ready["message"], "container runtime is down");
+    let reply = get_node(&sim, "node-a").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        node_condition(&reply.json(), "Ready"),
+        ready,
+        "GET shows what the watch showed"
+    );
+    // The node lifecycle controller marks the node's pods not Ready.
+    sim.wait_for("the pod not Ready", Duration::from_secs(2), |w| {
+        find_pod(w.store.pods(), &held).is_some_and(|p| !pod_ready(p))
+    })
+    .await
+    .expect("marked not Ready");
+    // Nothing new goes to the NotReady node: a second node takes the control Deployment.
+    sim.add_node(&SimNode::new("node-b")).expect("node");
+    create_ready(&sim, quick("shop", "ctl").replicas(1).grace_seconds(1)).await;
+    let control = first_pod(&sim, "shop", "ctl");
+    let on = |name: &str| {
+        get_pod(&sim, "shop", name)
+            .and_then(|p| p.spec?.node_name)
+            .expect("bound")
+    };
+    assert_eq!(on(&control), "node-b");
+    sim.delete_pod("shop", &held, None).expect("delete");
+    wait_past_deadline_of(&sim, "shop", &control).await;
+    let pod = get_pod_json(&sim, "shop", &held).await;
+    assert_running_past_deadline("pod on the NotReady node", &pod);
+    assert_eq!(pod["spec"]["nodeName"], "node-a");
+    assert_eq!(pod["metadata"]["deletionGracePeriodSeconds"], 1);
+    // Lost altogether: the node lifecycle controller turns every kubelet condition Unknown and
+    // keeps the last heartbeat.
+    sim.set_node_ready("node-a", NodeReadiness::Unknown)
+        .expect("unknown");
+    let node = get_node(&sim, "node-a").await.json();
+    for type_ in ["Ready", "MemoryPressure", "DiskPressure", "PIDPressure"] {
+        let c = node_condition(&node, type_);
+        assert_eq!(c["status"], "Unknown", "{type_}");
+        assert_eq!(c["reason"], "NodeStatusUnknown", "{type_}");
+        assert_eq!(
+            c["message"], "Kubelet stopped posting node status.",
+            "{type_}"
+        );
+    }
+    assert_eq!(
+        node_condition(&node, "Ready")["lastHeartbeatTime"],
+        ready["lastHeartbeatTime"],
+        "no heartbeat since the kubelet stopped posting"
+    );
+    assert!(get_pod(&sim, "shop", &held).is_some(), "still terminating");
+    // Back: the kubelet finishes the overdue deletion at once.
+    sim.set_node_ready("node-a", NodeReadiness::Ready)
+        .expect("ready");
+    let ready = node_condition(&get_node(&sim, "node-a").await.json(), "Ready").clone();
+    assert_eq!(ready["status"], "True");
+    assert_eq!(ready["reason"], "KubeletReady");
+    sim.wait_for("the held pod gone", Duration::from_secs(3), |w| {
+        find_pod(w.store.pods(), &held).is_none()
+    })
+    .await
+    .expect("gone once its node is back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_implicit_node_answers_a_get_as_ready_and_can_be_made_not_ready() {
+    let sim = start().await;
+    let reply = get_node(&sim, NODE_NAME).await;
+    assert_eq!(
+        reply.status, 200,
+        "the node pods are bound to without nodes"
+    );
+    let node = reply.json();
+    assert_eq!(node["kind"], "Node");
+    assert_eq!(node["apiVersion"], "v1");
+    assert_eq!(node["metadata"]["name"], NODE_NAME);
+    let ready = node_condition(&node, "Ready");
+    assert_eq!(ready["status"], "True");
+    assert_eq!(ready["reason"], "KubeletReady");
+    let meta = http::get(sim.addr(), &format!("/api/v1/nodes/{NODE_NAME}"), META).await;
+    assert_eq!(meta.json()["metadata"], node["metadata"]);
+    let list = http::get(sim.addr(), "/api/v1/nodes", JSON).await.json();
+    assert_eq!(names(&list), Vec::<String>::new(), "never listed");
+    assert!(sim.get(Kind::Node, "", NODE_NAME).is_err(), "no object");
+    assert_eq!(
+        sim.node(NODE_NAME).expect("node").metadata.name.as_deref(),
+        Some(NODE_NAME)
+    );
+
+    create_ready(&sim, quick("shop", "web").replicas(1).grace_seconds(1)).await;
+    let held = first_pod(&sim, "shop", "web");
+    sim.set_node_ready(NODE_NAME, NodeReadiness::NotReady)
+        .expect("not ready");
+    let ready = node_condition(&get_node(&sim, NODE_NAME).await.json(), "Ready").clone();
+    assert_eq!(ready["status"], "False");
+    assert_eq!(ready["reason"], "KubeletNotReady");
+    sim.delete_pod("shop", &held, None).expect("delete");
+    // The replacement finds no Ready node: it stays Pending, unscheduled.
+    sim.wait_for("a replacement created", Duration::from_secs(3), |w| {
+        app_pods(w.store.pods(), "shop", "web").len() == 2
+    })
+    .await
+    .expect("replacement");
+    quiet(&sim).await;
+    let pods = sim.pods().expect("pods");
+    let replacement = app_pods(pods.iter(), "shop", "web")
+        .into_iter()
+        .find(|p| p.metadata.name.as_deref() != Some(&held))
+        .cloned()
+        .expect("replacement");
+    assert_eq!(pod_phase(&replacement), "Pending");
+    assert!(replacement.spec.and_then(|s| s.node_name).is_none());
+    let pod = get_pod_json(&sim, "shop", &held).await;
+    assert_eq!(
+        pod["status"]["phase"], "Running",
+        "the kubelet there does nothing"
+    );
+    assert!(pod["metadata"]["deletionTimestamp"].is_string());
+    // Ready again: the deletion finishes, the replacement is bound and starts.
+    sim.set_node_ready(NODE_NAME, NodeReadiness::Ready)
+        .expect("ready");
+    wait_rolled_out(&sim, "shop", "web", V1).await;
+    // Removed, the implicit node is gone like any node: 404, and its pods collected.
+    sim.remove_node(NODE_NAME).expect("remove");
+    assert_eq!(get_node(&sim, NODE_NAME).await.status, 404);
+    assert!(sim.set_node_ready(NODE_NAME, NodeReadiness::Ready).is_err());
+    sim.wait_for("the pods collected", Duration::from_secs(3), |w| {
+        app_pods(w.store.pods(), "shop", "web")
+            .iter()
+            .all(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none())
+    })
+    .await
+    .expect("collected");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unkillable_pod_stays_running_past_its_deadline_until_released() {
+    let sim = start().await;
+    create_ready(&sim, quick("shop", "web").replicas(3).grace_seconds(1)).await;
+    let mut pods = pod_names(&sim, "shop", "web");
+    let (unkillable, forced, control) = (
+        pods.pop().expect("pod"),
+        pods.pop().expect("pod"),
+        pods.pop().expect("pod"),
+    );
+    for p in [&unkillable, &forced] {
+        sim.make_pod_unkillable("shop", p).expect("unkillable");
+        sim.delete_pod("shop", p, None).expect("delete");
+    }
+    wait_past_deadline_of(&sim, "shop", &control).await;
+    for p in [&unkillable, &forced] {
+        let pod = get_pod_json(&sim, "shop", p).await;
+        assert_running_past_deadline("unkillable pod", &pod);
+        assert_eq!(pod["spec"]["nodeName"], NODE_NAME);
+        assert_eq!(
+            node_condition(&get_node(&sim, NODE_NAME).await.json(), "Ready")["status"],
+            "True",
+            "on a Ready node"
+        );
+    }
+    // A force delete (grace 0) removes it at once; made killable, the kubelet kills it.
+    sim.delete_pod("shop", &forced, Some(0)).expect("force");
+    assert!(get_pod(&sim, "shop", &forced).is_none(), "force-deleted");
+    sim.make_pod_killable("shop", &unkillable)
+        .expect("killable");
+    sim.wait_for("the released pod gone", Duration::from_secs(3), |w| {
+        find_pod(w.store.pods(), &unkillable).is_none()
+    })
+    .await
+    .expect("killed once killable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_pods_held_by_a_finalizer_keep_their_terminal_phase_and_containers() {
+    let sim = start().await;
+    create_ready(&sim, quick("shop", "web").replicas(2)).await;
+    let mut pods = pod_names(&sim, "shop", "web");
+    let (succeeded, failed) = (pods.pop().expect("pod"), pods.pop().expect("pod"));
+    // A pod evicted under node pressure is Failed; deleted, it stays so.
+    sim.evict_pod("shop", &failed).expect("evict");
+    for p in [&succeeded, &failed] {
+        sim.add_finalizer("shop", p, "example.com/hold")
+            .expect("finalizer");
+        sim.delete_pod("shop", p, None).expect("delete");
+    }
+    sim.wait_for(
+        "both finished and given the kubelet's final delete",
+        Duration::from_secs(5),
+        |w| {
+            [&succeeded, &failed].iter().all(|name| {
+                find_pod(w.store.pods(), name)
+                    .is_some_and(|p| p.metadata.deletion_grace_period_seconds == Some(0))
+            })
+        },
+    )
+    .await
+    .expect("held");
+    quiet(&sim).await;
+    for (name, phase) in [(&succeeded, "Succeeded"), (&failed, "Failed")] {
+        let pod = get_pod_json(&sim, "shop", name).await;
+        assert_eq!(pod["status"]["phase"], phase, "{name}");
+        assert!(pod["metadata"]["deletionTimestamp"].is_string(), "{name}");
+        assert_eq!(pod["metadata"]["finalizers"][0], "example.com/hold");
+        for c in pod["status"]["containerStatuses"]
+            .as_array()
+            .expect("containerStatuses")
+        {
+            let t = &c["state"]["terminated"];
+            assert_eq!(t["exitCode"], 0, "{name}: {c}");
+            assert_eq!(t["reason"], "Completed", "{name}: {c}");
+            assert!(t["startedAt"].is_string() && t["finishedAt"].is_string());
+            assert_eq!(t["containerID"], c["containerID"]);
+            assert!(c["state"].get("running").is_none(), "{name}: {c}");
+            assert_eq!(c["ready"], false);
+            assert_eq!(c["started"], false);
+        }
+    }
+    for p in [&succeeded, &failed] {
+        sim.remove_finalizers("shop", p).expect("release");
+    }
+    sim.wait_for("both gone", Duration::from_secs(3), |w| {
+        [&succeeded, &failed]
+            .iter()
+            .all(|name| find_pod(w.store.pods(), name).is_none())
+    })
+    .await
+    .expect("gone once released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_log_records_every_request_once_per_endpoint() {
+    let sim = start().await;
+    create_ready(&sim, quick("shop", "web").replicas(1)).await;
+    let pod = first_pod(&sim, "shop", "web");
+    let other = sim.add_endpoint().await.expect("endpoint");
+    sim.endpoint().clear_requests();
+    let before = http::unix_now_pub();
+    get_pod_json(&sim, "shop", &pod).await;
+    assert_eq!(get_node(&sim, NODE_NAME).await.status, 200);
+    let missing = http::get(sim.addr(), "/api/v1/namespaces/shop/pods/nope", JSON).await;
+    assert_eq!(missing.status, 404);
+    http::get(
+        sim.addr(),
+        "/api/v1/namespaces/shop/pods?limit=5",
+        META_LIST,
+    )
+    .await;
+    let w = http::watch(sim.addr(), "/api/v1/pods?watch=true&timeoutSeconds=1", JSON).await;
+    assert_eq!(w.status, 200);
+    http::get(other.addr(), "/api/v1/nodes/elsewhere", JSON).await;
+
+    let log = sim.requests();
+    /// What a test can check of a logged request.
+    type Seen<'a> = (Option<Verb>, Option<Kind>, &'a str, &'a str, u16);
+    let seen: Vec<Seen> = log
+        .iter()
+        .map(|r| (r.verb, r.kind, r.path.as_str(), r.query.as_str(), r.status))
+        .collect();
+    let pod_path = format!("/api/v1/namespaces/shop/pods/{pod}");
+    let node_path = format!("/api/v1/nodes/{NODE_NAME}");
+    assert_eq!(
+        seen,
+        [
+            (Some(Verb::Get), Some(Kind::Pod), pod_path.as_str(), "", 200),
+            (
+                Some(Verb::Get),
+                Some(Kind::Node),
+                node_path.as_str(),
+                "",
+                200
+            ),
+            (
+                Some(Verb::Get),
+                Some(Kind::Pod),
+                "/api/v1/namespaces/shop/pods/nope",
+                "",
+                404
+            ),
+            (
+                Some(Verb::List),
+                Some(Kind::Pod),
+                "/api/v1/namespaces/shop/pods",
+                "limit=5",
+                200
+            ),
+            (
+                Some(Verb::Watch),
+                Some(Kind::Pod),
+                "/api/v1/pods",
+                "watch=true&timeoutSeconds=1",
+                200
+            ),
+        ],
+        "this endpoint's requests, in order, once each"
+    );
+    assert!(log.iter().all(|r| r.method == "GET" && r.at >= before));
+    assert_eq!(log[0].namespace.as_deref(), Some("shop"));
+    assert_eq!(log[0].name.as_deref(), Some(pod.as_str()));
+    assert_eq!(
+        sim.gets(Kind::Pod),
+        [
+            (Some("shop".to_string()), pod.clone()),
+            (Some("shop".to_string()), "nope".to_string()),
+        ]
+    );
+    assert_eq!(sim.gets(Kind::Node), [(None, NODE_NAME.to_string())]);
+    assert_eq!(
+        other
+            .requests()
+            .iter()
+            .map(|r| (r.verb, r.name.clone(), r.status))
+            .collect::<Vec<_>>(),
+        [(Some(Verb::Get), Some("elsewhere".to_string()), 404)],
+        "each endpoint logs its own"
+    );
+    let (status, _, _) = request(sim.addr(), Method::DELETE, &pod_path).await;
+    assert_eq!(status, 405);
+    let last = sim.requests().pop().expect("logged");
+    assert_eq!(
+        (last.method.as_str(), last.verb, last.status),
+        ("DELETE", None, 405)
+    );
+    sim.endpoint().clear_requests();
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_kind_is_forbidden_as_rbac_answers_and_the_rest_is_served() {
+    let sim = start().await;
+    create_ready(&sim, quick("shop", "web").replicas(1)).await;
+    let pod = first_pod(&sim, "shop", "web");
+    sim.endpoint().faults().deny(Kind::Node);
+    let reply = get_node(&sim, NODE_NAME).await;
+    assert_eq!(reply.status, 403);
+    assert_eq!(reply.header("content-type"), Some(JSON));
+    assert_eq!(
+        reply.json(),
+        serde_json::json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "nodes \"sim-node\" is forbidden: User \"system:anonymous\" cannot get resource \"nodes\" in API group \"\" at the cluster scope",
+            "reason": "Forbidden",
+            "details": {"name": "sim-node", "kind": "nodes"},
+            "code": 403,
+        })
+    );
+    for (path, verb) in [
+        ("/api/v1/nodes", "list"),
+        ("/api/v1/nodes?watch=true", "watch"),
+    ] {
+        let v = http::get(sim.addr(), path, JSON).await;
+        assert_eq!(v.status, 403, "{path}");
+        let v = v.json();
+        assert_eq!(
+            v["message"],
+            format!(
+                "nodes is forbidden: User \"system:anonymous\" cannot {verb} resource \"nodes\" in API group \"\" at the cluster scope"
+            ),
+            "{path}"
+        );
+        assert_eq!(v["details"], serde_json::json!({"kind": "nodes"}), "{path}");
+    }
+    // Everything else is served.
+    get_pod_json(&sim, "shop", &pod).await;
+    let list = http::get(sim.addr(), "/apis/apps/v1/deployments", JSON).await;
+    assert_eq!(list.status, 200);
+    assert!(
+        sim.requests()
+            .iter()
+            .filter(|r| r.kind == Some(Kind::Node))
+            .all(|r| r.status == 403),
+        "the refusals are logged"
+    );
+    // A namespaced resource of a group names both.
+    sim.endpoint().faults().deny(Kind::Deployment);
+    let v = http::get(
+        sim.addr(),
+        "/apis/apps/v1/namespaces/shop/deployments/web",
+        JSON,
+    )
+    .await
+    .json();
+    assert_eq!(
+        v["message"],
+        "deployments.apps \"web\" is forbidden: User \"system:anonymous\" cannot get resource \"deployments\" in API group \"apps\" in the namespace \"shop\""
+    );
+    assert_eq!(
+        v["details"],
+        serde_json::json!({"name": "web", "group": "apps", "kind": "deployments"})
+    );
+    sim.endpoint().faults().clear();
+    assert_eq!(get_node(&sim, NODE_NAME).await.status, 200);
+}
