@@ -182,6 +182,11 @@ pub struct Args {
     /// SLO threshold is always added).
     #[arg(long, value_name = "SECONDS,...", value_delimiter = ',', value_parser = parse_bucket)]
     pub buckets: Vec<f64>,
+
+    /// Do not tell why overdue pods are stuck: no GET of overdue pods and their nodes (the
+    /// `reason` is then `finalizers` for a finished pod held by finalizers, else `unknown`).
+    #[arg(long = "no-stuck-reasons")]
+    pub no_stuck_reasons: bool,
 }
 
 /// What the binary does besides exporting.

@@ -15,6 +15,7 @@ pub mod decode;
 pub mod demo;
 pub mod error;
 pub mod http;
+pub mod inspect;
 pub mod metrics;
 pub mod model;
 pub mod process;

@@ -18,7 +18,7 @@ use kube_rollout_exporter::model::{DEFAULT_BUCKETS, Model, ModelConfig};
 use kube_rollout_exporter::shard::{self, Sharding};
 use kube_rollout_exporter::shared::Shared;
 use kube_rollout_exporter::web_config::WebConfig;
-use kube_rollout_exporter::{demo, http, metrics, wait, watch};
+use kube_rollout_exporter::{demo, http, inspect, metrics, wait, watch};
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -231,7 +231,8 @@ async fn run(args: Args) -> Result<()> {
     };
     let model_config = ModelConfig::with_buckets(&base_buckets, &args.slo_thresholds())
         .with_namespaces(&args.namespaces)
-        .with_kinds(&args.kinds());
+        .with_kinds(&args.kinds())
+        .with_stuck_reasons(!args.no_stuck_reasons);
     let shared = Arc::new(Shared::with_failure_timeout(
         Model::new(model_config),
         std::time::Duration::from_secs(args.failure_timeout_secs),
@@ -290,7 +291,9 @@ async fn run(args: Args) -> Result<()> {
                 page_size: args.page_size,
                 kinds: args.kinds(),
             };
-            let tasks = watch::spawn(client, &config, shared);
+            let mut tasks = watch::spawn(client.clone(), &config, shared.clone());
+            // With --no-stuck-reasons it still notes overdue pods and logs them, asking nothing.
+            tasks.push(tokio::spawn(inspect::run(client, shared)));
             futures::future::join_all(tasks).await;
         })
     };

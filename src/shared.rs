@@ -9,7 +9,8 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::model::{
-    Event, Model, ModelStats, Resource, Timestamp, WorkloadKey, WorkloadMetrics, WorkloadView,
+    Event, Model, ModelStats, NodeHealth, PodInspection, PodRef, Resource, StuckWork, Timestamp,
+    WorkloadKey, WorkloadMetrics, WorkloadView,
 };
 use crate::shard::Sharding;
 use thiserror::Error;
@@ -255,6 +256,21 @@ impl Shared {
             }
             model.handle(event, now);
         }
+    }
+
+    /// What the stuck-reason inspector should do now (see [`Model::stuck_work`]).
+    pub fn stuck_work(&self) -> StuckWork {
+        self.model().stuck_work(now())
+    }
+
+    /// The answer to a pod GET of [`Self::stuck_work`].
+    pub fn pod_inspected(&self, pod: &PodRef, inspection: PodInspection) {
+        self.model().pod_inspected(pod, inspection, now());
+    }
+
+    /// The answer to a node GET of [`Self::stuck_work`].
+    pub fn node_inspected(&self, node: &str, health: NodeHealth) {
+        self.model().node_inspected(node, health);
     }
 
     /// Workload `key` as `wait` reads it now (see [`Model::view`]).

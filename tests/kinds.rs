@@ -7,68 +7,15 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, STEADY_WITHIN};
-use common::exporter::{Exporter, Scrape, scrape, wait_metrics};
+use common::exporter::{Exporter, scrape, wait_metrics};
+use common::workload::{COMPLETE, READY, W};
 use kube_sim::{Kind, SimDaemonSet, SimNode, SimStatefulSet, World};
 
 const MINUTE: Duration = Duration::from_secs(60);
 const NODES: [&str; 3] = ["node-a", "node-b", "node-c"];
 
-/// One workload's series: namespace, name and kind.
-#[derive(Clone, Copy)]
-struct W(&'static str, &'static str, &'static str);
-
 const PG: W = W("db", "pg", "statefulset");
 const AGENT: W = W("infra", "agent", "daemonset");
-
-impl W {
-    fn get(self, s: &Scrape, metric: &str, more: &[(&str, &str)]) -> Option<f64> {
-        let mut labels = vec![
-            ("namespace", self.0),
-            ("workload", self.1),
-            ("workload_type", self.2),
-        ];
-        labels.extend_from_slice(more);
-        s.get(metric, &labels)
-    }
-
-    fn phase(self, s: &Scrape) -> Option<&'static str> {
-        ["waiting", "progressing", "draining", "complete"]
-            .into_iter()
-            .find(|p| self.get(s, "kube_rollout_phase", &[("phase", p)]) == Some(1.0))
-    }
-
-    fn started(self, s: &Scrape) -> f64 {
-        self.get(s, "kube_rollout_started_total", &[])
-            .unwrap_or(-1.0)
-    }
-
-    fn count(self, s: &Scrape, metric: &str, more: &[(&str, &str)]) -> f64 {
-        self.get(s, &format!("{metric}_count"), more).unwrap_or(0.0)
-    }
-
-    fn sum(self, s: &Scrape, metric: &str, more: &[(&str, &str)]) -> f64 {
-        self.get(s, &format!("{metric}_sum"), more).unwrap_or(0.0)
-    }
-
-    fn completes(self, s: &Scrape) -> f64 {
-        self.count(s, "kube_rollout_duration_seconds", COMPLETE)
-    }
-
-    fn terminations(self, s: &Scrape) -> f64 {
-        self.count(s, "kube_rollout_pod_termination_duration_seconds", &[])
-    }
-
-    fn kind(self) -> Kind {
-        if self.2 == "statefulset" {
-            Kind::StatefulSet
-        } else {
-            Kind::DaemonSet
-        }
-    }
-}
-
-const READY: &[(&str, &str)] = &[("milestone", "ready")];
-const COMPLETE: &[(&str, &str)] = &[("milestone", "complete")];
 
 /// A simulated cluster with three nodes and these workloads created and steady.
 async fn cluster(statefulsets: &[SimStatefulSet], daemonsets: &[SimDaemonSet]) -> Cluster {

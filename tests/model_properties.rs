@@ -756,6 +756,7 @@ impl Harness {
                     let uid = self.uid();
                     self.pod_replicaset.insert(uid, rs.clone());
                     self.put_pod(PodState {
+                        finalizers: Vec::new(),
                         key: ObjectKey::new(NAMESPACES[ns], format!("pod-{p}")),
                         uid,
                         owner: controller("ReplicaSet", &rs.name),
@@ -851,6 +852,7 @@ impl Harness {
                         ..old.clone()
                     },
                     None => DeploymentState {
+                        images: String::new(),
                         key: key.clone(),
                         uid: self.uid(),
                         revision,
@@ -1014,6 +1016,7 @@ impl Harness {
                     self.pod_replicaset.insert(uid, rs);
                 }
                 let state = PodState {
+                    finalizers: Vec::new(),
                     key,
                     uid,
                     owner,

@@ -483,16 +483,16 @@ async fn scenario(mode: Mode) {
             .count()
     };
     match mode {
-        // 8 gauges (the info series included), 5 phases, 3 counters, 4 histograms of 18
-        // buckets + sum + count.
-        Mode::Default => assert_eq!(series("shop", "web"), 96),
+        // 10 gauges (the two info series included), 5 phases, 4 counters, 4 histograms of 18
+        // buckets + sum + count; no overdue pod, so no series per stuck reason.
+        Mode::Default => assert_eq!(series("shop", "web"), 99),
         Mode::PerNamespace => {
-            assert_eq!(series("shop", "web"), 16);
+            assert_eq!(series("shop", "web"), 19);
             assert_eq!(series("shop", ""), 80, "the namespace's histograms");
         }
         Mode::DenyList => {
             assert_eq!(series("shop", "canary"), 0, "denied");
-            assert_eq!(series("shop", "web"), 96);
+            assert_eq!(series("shop", "web"), 99);
         }
     }
     sim.remove_finalizers("blog", &held).expect("release");

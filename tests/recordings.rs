@@ -19,6 +19,8 @@ struct Expected {
     t0: f64,
     /// `kube_rollout_revision` at the end.
     revision: u64,
+    /// The template's images at the end (`kube_rollout_revision_info`).
+    images: &'static str,
     /// Each rollout, in order.
     rollouts: &'static [Rollout],
     /// Each old pod's termination duration, in the order the replay observes them.
@@ -51,6 +53,7 @@ const TABLE: &[Expected] = &[
         scenario: "rolling-update-drain",
         t0: 1_795_800_841.137,
         revision: 2,
+        images: "registry.local/app:v2",
         rollouts: &[Rollout {
             start: 0.020,
             ready: 3.377_322,
@@ -73,6 +76,7 @@ const TABLE: &[Expected] = &[
         scenario: "rollback",
         t0: 1_795_802_531.984,
         revision: 3,
+        images: "registry.local/app:v1",
         rollouts: &[Rollout {
             start: 0.026,
             ready: 3.763_104,
@@ -97,6 +101,7 @@ const TABLE: &[Expected] = &[
         scenario: "recreate",
         t0: 1_795_802_590.462,
         revision: 2,
+        images: "registry.local/app:v2",
         rollouts: &[Rollout {
             start: 0.019,
             ready: 6.489_127,
@@ -118,6 +123,7 @@ const TABLE: &[Expected] = &[
         scenario: "pause",
         t0: 1_795_802_706.274,
         revision: 2,
+        images: "registry.local/app:v2",
         rollouts: &[Rollout {
             start: 4.059,
             ready: 3.712_424,
@@ -143,6 +149,7 @@ const TABLE: &[Expected] = &[
         scenario: "statefulset-rolling",
         t0: 1_796_460_326.230_914,
         revision: 2,
+        images: "registry.local/app:v2",
         rollouts: &[Rollout {
             start: 0.0,
             ready: 19.208_180,
@@ -165,6 +172,7 @@ const TABLE: &[Expected] = &[
         scenario: "statefulset-partition",
         t0: 1_796_460_397.448_696,
         revision: 2,
+        images: "registry.local/app:v2",
         rollouts: &[
             Rollout {
                 start: 0.0,
@@ -197,6 +205,7 @@ const TABLE: &[Expected] = &[
         scenario: "daemonset-rolling",
         t0: 1_796_460_470.300_781,
         revision: 2,
+        images: "registry.local/app:v2",
         rollouts: &[Rollout {
             start: 0.0,
             ready: 18.893_966,
@@ -219,6 +228,7 @@ const TABLE: &[Expected] = &[
         scenario: "daemonset-surge",
         t0: 1_796_460_550.333_879,
         revision: 2,
+        images: "registry.local/app:v2",
         rollouts: &[Rollout {
             start: 0.0,
             ready: 8.571_710,
@@ -364,6 +374,25 @@ fn check(e: &Expected, r: &Replay) {
         "{what}: every observation precise"
     );
     assert_eq!(stats.unknown_start_rollouts, 0, "{what}: every start known");
+    // Grace-period fit: every recorded template has a 60 s grace, and every drain (5 or 8 s)
+    // ended well within it; nothing was ever overdue.
+    assert_eq!(m.grace_period_seconds, Some(60), "{what}: grace period");
+    assert_eq!(
+        m.grace_exhausted_total, 0,
+        "{what}: no drain used up its grace"
+    );
+    assert!(
+        r.history
+            .iter()
+            .all(|(_, m)| m.terminating_pods_overdue == 0),
+        "{what}: never overdue"
+    );
+    let info = m.revision_info.as_ref().expect("the workload is known");
+    assert_eq!(info.revision, Some(e.revision), "{what}: info revision");
+    assert_eq!(
+        info.images, e.images,
+        "{what}: the update template's images"
+    );
     assert_eq!(stats.pods, 3, "{what}: three new pods remain");
 }
 

@@ -53,5 +53,6 @@ pub fn daemonset(o: &mut Object<'_>) -> Result<DaemonSetState, ConvertError> {
         number_available: status.number_available.unwrap_or(0),
         number_ready: status.number_ready.unwrap_or(0),
         termination_grace_seconds: template.grace_seconds,
+        images: template.images,
     })
 }

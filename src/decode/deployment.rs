@@ -66,6 +66,7 @@ pub fn deployment(o: &mut Object<'_>) -> Result<DeploymentState, ConvertError> {
         spec_replicas: spec.replicas.unwrap_or(1),
         paused: spec.paused.unwrap_or(false),
         termination_grace_seconds: template.grace_seconds,
+        images: template.images,
         replicas: status.replicas.unwrap_or(0),
         updated_replicas: status.updated_replicas.unwrap_or(0),
         available_replicas: status.available_replicas.unwrap_or(0),

@@ -1,8 +1,8 @@
 //! Object metadata: the fields of `metadata` the model reads (name, namespace, uid,
 //! resourceVersion, generation, timestamps, the controller owner reference, the revision
-//! annotation and three labels: pod-template-hash and the two revision hash labels), decoded in
-//! place; every other field, and every other annotation and label, is skipped without allocating
-//! it. The per-kind conversions take their fields from here.
+//! annotation, three labels: pod-template-hash and the two revision hash labels, and the
+//! finalizers), decoded in place; every other field, and every other annotation and label, is
+//! skipped without allocating it. The per-kind conversions take their fields from here.
 
 use std::fmt;
 
@@ -95,6 +95,8 @@ pub struct Meta<'a> {
     pub controller: Option<OwnerRef<'a>>,
     pub annotations: Option<Revision<'a>>,
     pub labels: Labels<'a>,
+    /// `finalizers`: what keeps a deleted object until its controllers let go (read for pods).
+    pub finalizers: Option<Vec<Str<'a>>>,
 }
 
 /// Decodes `metadata` into a [`Meta`] in place (a watch event is decoded without moving its
@@ -136,6 +138,7 @@ impl<'de> Visitor<'de> for MetaInto<'_, 'de> {
                 }
                 b"annotations" => m.annotations = map.next_value()?,
                 b"labels" => m.labels = map.next_value::<Option<_>>()?.unwrap_or_default(),
+                b"finalizers" => m.finalizers = map.next_value()?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }

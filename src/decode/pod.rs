@@ -55,6 +55,11 @@ pub fn pod(o: &mut Object<'_>) -> Result<PodState, ConvertError> {
             .controller_revision_hash
             .take()
             .map(Str::into_string),
+        finalizers: meta
+            .finalizers
+            .take()
+            .map(|f| f.into_iter().map(Str::into_string).collect())
+            .unwrap_or_default(),
         ready,
     })
 }

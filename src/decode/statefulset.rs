@@ -64,5 +64,6 @@ pub fn statefulset(o: &mut Object<'_>) -> Result<StatefulSetState, ConvertError>
         current_revision: status.current_revision.map(Str::into_string),
         update_revision: status.update_revision.map(Str::into_string),
         termination_grace_seconds: template.grace_seconds,
+        images: template.images,
     })
 }

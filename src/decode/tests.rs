@@ -84,6 +84,7 @@ fn reference_pod(m: &ObjectMeta) -> PodState {
             grace_seconds: m.deletion_grace_period_seconds,
         }),
         revision_hash: label(m, "controller-revision-hash"),
+        finalizers: m.finalizers.clone().unwrap_or_default(),
         ready: None,
     }
 }
@@ -143,6 +144,13 @@ fn reference_grace(template: Option<&PodTemplateSpec>) -> Option<i64> {
     template?.spec.as_ref()?.termination_grace_period_seconds
 }
 
+/// The template's container images, joined (the recordings' lists are far below the cap).
+fn reference_images(template: &PodTemplateSpec) -> String {
+    let containers = template.spec.iter().flat_map(|s| s.containers.iter());
+    let images: Vec<&str> = containers.filter_map(|c| c.image.as_deref()).collect();
+    images.join(",")
+}
+
 fn reference_strategy(type_: Option<&str>) -> UpdateStrategy {
     match type_ {
         Some("Recreate") => UpdateStrategy::Recreate,
@@ -178,6 +186,7 @@ fn reference_deployment(d: &Deployment, template: Option<&RawValue>) -> Deployme
         spec_replicas: spec.replicas.unwrap_or(1),
         paused: spec.paused.unwrap_or(false),
         termination_grace_seconds: reference_grace(Some(&spec.template)),
+        images: reference_images(&spec.template),
         replicas: status.replicas.unwrap_or(0),
         updated_replicas: status.updated_replicas.unwrap_or(0),
         available_replicas: status.available_replicas.unwrap_or(0),

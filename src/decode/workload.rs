@@ -4,7 +4,8 @@
 //!
 //! The template is most of a workload object, and the model only asks whether it changed: it is
 //! captured as the bytes served (serde_json's `RawValue`, borrowed from the line, no tree built),
-//! hashed, and read once more for its grace period alone, everything else skipped.
+//! hashed, and read once more for its grace period and container images alone, everything else
+//! skipped.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -14,39 +15,56 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::wire::Str;
-use crate::model::{TemplateHash, UpdateStrategy};
+use crate::model::{TemplateHash, UpdateStrategy, joined_images};
 
 /// `spec.template` as the model reads it. Decodes only from serde_json's own deserializer over
 /// bytes or a string (as every object is decoded here): the hash is of the bytes as served.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Template {
     pub hash: TemplateHash,
     /// `spec.terminationGracePeriodSeconds` of the template.
     pub grace_seconds: Option<i64>,
+    /// The images of `spec.containers`, joined and capped ([`joined_images`]).
+    pub images: String,
 }
 
-/// The part of a template read for its grace period; the rest is skipped without allocating it.
+/// The part of a template read for its grace period and images; the rest is skipped without
+/// allocating it.
 #[derive(Deserialize)]
-struct TemplateGrace {
-    spec: Option<PodSpecGrace>,
+struct TemplateFields<'a> {
+    #[serde(borrow)]
+    spec: Option<PodSpecFields<'a>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PodSpecGrace {
+struct PodSpecFields<'a> {
     termination_grace_period_seconds: Option<i64>,
+    #[serde(borrow)]
+    containers: Option<Vec<Container<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Container<'a> {
+    #[serde(borrow)]
+    image: Option<Str<'a>>,
 }
 
 impl<'de> Deserialize<'de> for Template {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = <&'de RawValue>::deserialize(d)?;
-        let grace =
-            serde_json::from_str::<Option<TemplateGrace>>(raw.get()).map_err(de::Error::custom)?;
+        let fields = serde_json::from_str::<Option<TemplateFields<'de>>>(raw.get())
+            .map_err(de::Error::custom)?;
+        let spec = fields.and_then(|f| f.spec);
+        let images = spec
+            .as_ref()
+            .and_then(|s| s.containers.as_ref())
+            .map(|c| joined_images(c.iter().filter_map(|c| c.image.as_ref().map(Str::as_str))))
+            .unwrap_or_default();
         Ok(Template {
             hash: TemplateHash::of(raw.get().as_bytes()),
-            grace_seconds: grace
-                .and_then(|g| g.spec)
-                .and_then(|s| s.termination_grace_period_seconds),
+            grace_seconds: spec.and_then(|s| s.termination_grace_period_seconds),
+            images,
         })
     }
 }

@@ -11,7 +11,7 @@ use prometheus_client::metrics::MetricType::{Counter, Gauge, Histogram as Histog
 use prometheus_client::registry::Unit;
 
 use super::family::Family;
-use crate::model::{Histogram, Phase, WorkloadMetrics};
+use crate::model::{Histogram, Phase, StuckReason, WorkloadMetrics};
 
 const NAMESPACE: &str = "namespace";
 const WORKLOAD: &str = "workload";
@@ -32,6 +32,13 @@ pub static TERMINATING_PODS_OVERDUE: Family = Family {
     unit: None,
     help: "Terminating pods still present after their first observed deletionTimestamp.",
     labels: PER_WORKLOAD,
+};
+pub static TERMINATING_PODS_OVERDUE_BY_REASON: Family = Family {
+    name: "kube_rollout_terminating_pods_overdue_by_reason",
+    kind: Gauge,
+    unit: None,
+    help: "Overdue terminating pods by why they are stuck: node_lost, finalizers, still_running, unknown; only reasons with pods.",
+    labels: &[NAMESPACE, WORKLOAD, WORKLOAD_TYPE, "reason"],
 };
 pub static OLDEST_TERMINATION: Family = Family {
     name: "kube_rollout_oldest_termination",
@@ -67,6 +74,20 @@ pub static WORKLOAD_INFO: Family = Family {
     unit: None,
     help: "1 per workload, with its update strategy.",
     labels: &[NAMESPACE, WORKLOAD, WORKLOAD_TYPE, "strategy"],
+};
+pub static REVISION_INFO: Family = Family {
+    name: "kube_rollout_revision_info",
+    kind: Gauge,
+    unit: None,
+    help: "1 per workload, with its update revision and its pod template's container images (comma-separated, at most 256 bytes).",
+    labels: &[NAMESPACE, WORKLOAD, WORKLOAD_TYPE, "revision", "images"],
+};
+pub static GRACE_PERIOD: Family = Family {
+    name: "kube_rollout_termination_grace_period",
+    kind: Gauge,
+    unit: Some(Unit::Seconds),
+    help: "The pod template's terminationGracePeriodSeconds (30 when unset).",
+    labels: PER_WORKLOAD,
 };
 pub static PARTITION: Family = Family {
     name: "kube_rollout_partition",
@@ -110,6 +131,13 @@ pub static DRAIN_TAIL: Family = Family {
     help: "Complete minus ready: how long old pods outlived kubectl's success.",
     labels: PER_WORKLOAD,
 };
+pub static GRACE_EXHAUSTED: Family = Family {
+    name: "kube_rollout_pod_termination_grace_exhausted",
+    kind: Counter,
+    unit: None,
+    help: "Terminations that lasted at least the pod's deletion grace period (within 1 s): killed mid-drain or stuck.",
+    labels: PER_WORKLOAD,
+};
 pub static STARTED: Family = Family {
     name: "kube_rollout_started",
     kind: Counter,
@@ -133,20 +161,24 @@ pub static SLOW: Family = Family {
 };
 
 /// Every rollout family, in the order a scrape writes them.
-pub static FAMILIES: [&Family; 16] = [
+pub static FAMILIES: [&Family; 20] = [
     &TERMINATING_PODS,
     &TERMINATING_PODS_OVERDUE,
+    &TERMINATING_PODS_OVERDUE_BY_REASON,
     &OLDEST_TERMINATION,
     &IN_PROGRESS,
     &PHASE,
     &REVISION,
     &WORKLOAD_INFO,
+    &REVISION_INFO,
+    &GRACE_PERIOD,
     &PARTITION,
     &LAST_STARTED,
     &LAST_COMPLETED,
     &POD_TERMINATION_DURATION,
     &DURATION,
     &DRAIN_TAIL,
+    &GRACE_EXHAUSTED,
     &STARTED,
     &SUPERSEDED,
     &SLOW,
@@ -163,6 +195,7 @@ pub(super) fn encode(
     per_workload(e, &TERMINATING_PODS_OVERDUE, w, |m| {
         Some(m.terminating_pods_overdue as f64)
     })?;
+    overdue_by_reason(e, w)?;
     per_workload(e, &OLDEST_TERMINATION, w, |m| {
         Some(m.oldest_termination_seconds)
     })?;
@@ -170,6 +203,10 @@ pub(super) fn encode(
     phases(e, w)?;
     per_workload(e, &REVISION, w, |m| m.revision.map(|r| r as f64))?;
     info(e, w)?;
+    revision_info(e, w)?;
+    per_workload(e, &GRACE_PERIOD, w, |m| {
+        m.grace_period_seconds.map(|g| g as f64)
+    })?;
     per_workload(e, &PARTITION, w, |m| m.partition.map(f64::from))?;
     per_workload(e, &LAST_STARTED, w, |m| m.last_started_timestamp)?;
     per_workload(e, &LAST_COMPLETED, w, |m| m.last_completed_timestamp)?;
@@ -178,6 +215,7 @@ pub(super) fn encode(
     } else {
         histograms(e, w)?;
     }
+    per_workload(e, &GRACE_EXHAUSTED, w, |m| Some(m.grace_exhausted_total))?;
     per_workload(e, &STARTED, w, |m| Some(m.started_total))?;
     per_workload(e, &SUPERSEDED, w, |m| Some(m.superseded_total))?;
     slow(e, w)
@@ -231,6 +269,44 @@ fn info(e: &mut DescriptorEncoder<'_>, workloads: &[WorkloadMetrics]) -> fmt::Re
         let [namespace, name, kind] = workload_labels(m);
         let labels = WORKLOAD_INFO.labels([namespace, name, kind, strategy.as_str()]);
         WORKLOAD_INFO.sample(encoder.encode_family(&labels)?, 1u64)?;
+    }
+    Ok(())
+}
+
+/// `kube_rollout_terminating_pods_overdue_by_reason`: a series per workload and reason that has
+/// overdue pods, so the families' cost follows the stuck pods.
+fn overdue_by_reason(e: &mut DescriptorEncoder<'_>, workloads: &[WorkloadMetrics]) -> fmt::Result {
+    let family = &TERMINATING_PODS_OVERDUE_BY_REASON;
+    let mut encoder = family.describe(e)?;
+    for m in workloads.iter().filter(|m| m.terminating_pods_overdue > 0) {
+        let [namespace, name, kind] = workload_labels(m);
+        for reason in StuckReason::ALL {
+            let count = m.overdue_by_reason[reason.index()];
+            if count > 0 {
+                let labels = family.labels([namespace, name, kind, reason.as_str()]);
+                family.sample(encoder.encode_family(&labels)?, count as f64)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `kube_rollout_revision_info`: a series per workload whose object is known.
+fn revision_info(e: &mut DescriptorEncoder<'_>, workloads: &[WorkloadMetrics]) -> fmt::Result {
+    let mut encoder = REVISION_INFO.describe(e)?;
+    let mut revision = String::new();
+    for m in workloads {
+        let Some(info) = &m.revision_info else {
+            continue;
+        };
+        revision.clear();
+        if let Some(r) = info.revision {
+            use std::fmt::Write;
+            write!(revision, "{r}")?;
+        }
+        let [namespace, name, kind] = workload_labels(m);
+        let labels = REVISION_INFO.labels([namespace, name, kind, &revision, &info.images]);
+        REVISION_INFO.sample(encoder.encode_family(&labels)?, 1u64)?;
     }
     Ok(())
 }
@@ -342,7 +418,7 @@ fn summed_per_namespace(workloads: &[WorkloadMetrics]) -> Vec<WorkloadMetrics> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::model::{UpdateStrategy, WorkloadKey, bucket_bounds};
+    use crate::model::{RevisionInfo, UpdateStrategy, WorkloadKey, bucket_bounds};
 
     /// A complete Deployment with one terminating pod and the given termination durations.
     pub fn workload(namespace: &str, name: &str, terminations: &[f64]) -> WorkloadMetrics {
@@ -372,6 +448,13 @@ pub(super) mod tests {
             drain_tail: None,
             strategy: Some(UpdateStrategy::RollingUpdate),
             partition: None,
+            overdue_by_reason: [0; StuckReason::ALL.len()],
+            grace_period_seconds: Some(30),
+            grace_exhausted_total: 0,
+            revision_info: Some(RevisionInfo {
+                revision: Some(1),
+                images: format!("registry.example/{name}:1.0"),
+            }),
         }
     }
 

@@ -4,8 +4,8 @@
 use super::rollout::tests::workload;
 use super::*;
 use crate::model::{
-    Histogram, ModelStats, Phase, Resource, UpdateStrategy, WorkloadKey, WorkloadKind,
-    WorkloadMetrics, bucket_bounds,
+    Histogram, ModelStats, Phase, Resource, RevisionInfo, UpdateStrategy, WorkloadKey,
+    WorkloadKind, WorkloadMetrics, bucket_bounds,
 };
 use crate::shard::Sharding;
 use crate::shared::{DEFAULT_FAILURE_TIMEOUT, Readiness, WatchCounts};
@@ -52,8 +52,17 @@ fn fixed_workloads() -> Vec<WorkloadMetrics> {
             ..workload("blog", "web", &[])
         },
         WorkloadMetrics {
-            terminating_pods: 2,
-            terminating_pods_overdue: 1,
+            terminating_pods: 3,
+            terminating_pods_overdue: 2,
+            // One held by a finalizer, one on a lost node.
+            overdue_by_reason: [1, 1, 0, 0],
+            grace_period_seconds: Some(45),
+            grace_exhausted_total: 1,
+            revision_info: Some(RevisionInfo {
+                revision: Some(7),
+                // Label values are escaped: a quote and a backslash in a hostile image name.
+                images: r#"registry.example/api:7,side"car\x"#.into(),
+            }),
             oldest_termination_seconds: 12.5,
             in_progress_seconds: 30.25,
             phase: Phase::Draining,

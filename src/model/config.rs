@@ -20,6 +20,8 @@ pub struct ModelConfig {
     namespaces: Vec<String>,
     /// The workload kinds watched (`--kinds`): the model waits for the lists of these only.
     kinds: Vec<WorkloadKind>,
+    /// Overdue pods are inspected (a GET of each, and of its node) to tell why they are stuck.
+    stuck_reasons: bool,
 }
 
 impl ModelConfig {
@@ -38,6 +40,7 @@ impl ModelConfig {
             slo_thresholds,
             namespaces: Vec::new(),
             kinds: WorkloadKind::ALL.to_vec(),
+            stuck_reasons: true,
         }
     }
 
@@ -58,6 +61,17 @@ impl ModelConfig {
         kinds.dedup();
         self.kinds = kinds;
         self
+    }
+
+    /// Whether overdue pods are inspected to tell why they are stuck (`--stuck-reasons`); without
+    /// it, the model asks for no GET and only the watches' facts give a reason.
+    pub fn with_stuck_reasons(mut self, on: bool) -> Self {
+        self.stuck_reasons = on;
+        self
+    }
+
+    pub fn stuck_reasons(&self) -> bool {
+        self.stuck_reasons
     }
 
     pub fn kinds(&self) -> &[WorkloadKind] {

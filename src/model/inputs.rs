@@ -124,6 +124,41 @@ impl TemplateHash {
     }
 }
 
+/// The longest list of images kept for a workload (`kube_rollout_revision_info`'s `images`
+/// label): longer lists are cut at a comma or a character boundary and end in `...`.
+pub const IMAGES_MAX_LEN: usize = 256;
+
+/// Container images joined for a workload's `images` (comma-separated, in order), capped at
+/// [`IMAGES_MAX_LEN`] bytes: a list cut short ends in `...`.
+pub fn joined_images<'a>(images: impl IntoIterator<Item = &'a str>) -> String {
+    const MORE: &str = "...";
+    let mut out = String::new();
+    for image in images {
+        let sep = usize::from(!out.is_empty());
+        if out.len() + sep + image.len() <= IMAGES_MAX_LEN {
+            if sep == 1 {
+                out.push(',');
+            }
+            out.push_str(image);
+            continue;
+        }
+        let room = IMAGES_MAX_LEN.saturating_sub(out.len() + sep + MORE.len());
+        if room > 0 {
+            if sep == 1 {
+                out.push(',');
+            }
+            let mut cut = room.min(image.len());
+            while !image.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push_str(&image[..cut]);
+        }
+        out.push_str(MORE);
+        break;
+    }
+    out
+}
+
 /// How a workload replaces its pods (`spec.strategy.type` of a Deployment,
 /// `spec.updateStrategy.type` of a StatefulSet or DaemonSet). An absent type is `RollingUpdate`,
 /// the API default of every kind; the API rejects other values, and they are read as the default.
@@ -225,6 +260,9 @@ pub struct DeploymentState {
     /// API server writes its default (30 s) into stored objects, so `None` is only a hand-made
     /// object's.
     pub termination_grace_seconds: Option<i64>,
+    /// The template's container images (`spec.containers[].image`), comma-separated in order,
+    /// at most [`IMAGES_MAX_LEN`] bytes.
+    pub images: String,
     pub replicas: i32,
     pub updated_replicas: i32,
     pub available_replicas: i32,
@@ -286,6 +324,9 @@ pub struct StatefulSetState {
     pub update_revision: Option<String>,
     /// `spec.template.spec.terminationGracePeriodSeconds`: how long an old pod may drain.
     pub termination_grace_seconds: Option<i64>,
+    /// The template's container images (`spec.containers[].image`), comma-separated in order,
+    /// at most [`IMAGES_MAX_LEN`] bytes.
+    pub images: String,
 }
 
 /// What the model reads of a DaemonSet: what kubectl's `rollout status` test reads, and the
@@ -308,6 +349,9 @@ pub struct DaemonSetState {
     pub number_ready: i32,
     /// `spec.template.spec.terminationGracePeriodSeconds`: how long an old pod may drain.
     pub termination_grace_seconds: Option<i64>,
+    /// The template's container images (`spec.containers[].image`), comma-separated in order,
+    /// at most [`IMAGES_MAX_LEN`] bytes.
+    pub images: String,
 }
 
 /// What the model reads of a ControllerRevision (a StatefulSet's or DaemonSet's revision of its
@@ -372,6 +416,8 @@ pub struct PodState {
     /// A StatefulSet pod's holds the whole ControllerRevision name (as `status.updateRevision`),
     /// a DaemonSet pod's only the hash (as the ControllerRevision's label). `None` on other pods.
     pub revision_hash: Option<String>,
+    /// `metadata.finalizers`: what keeps the object once its containers finished.
+    pub finalizers: Vec<String>,
     /// Its Ready condition, when it was read as a full object (`wait`'s pod watch); `None` from
     /// the exporter's metadata-only watch, which cannot see it.
     pub ready: Option<bool>,

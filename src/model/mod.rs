@@ -32,6 +32,7 @@ mod replicaset;
 mod revisions;
 mod rollout;
 mod snapshot;
+mod stuck;
 mod time;
 mod view;
 mod workload;
@@ -45,17 +46,22 @@ pub use config::{DEFAULT_SLO_THRESHOLD_SECS, ModelConfig};
 pub use histogram::{DEFAULT_BUCKETS, Histogram, bucket_bounds};
 pub use inputs::{
     Change, ConditionStatus, ControllerRef, ControllerRevisionState, DaemonSetState, Deletion,
-    DeploymentState, Event, FinishedPod, ObjectKey, OwnerKind, PodState, ProgressingCondition,
-    REASON_DEADLINE_EXCEEDED, REASON_NEW_RS_AVAILABLE, REASON_PAUSED, ReplicaSetState, Resource,
-    StatefulSetState, TemplateHash, Uid, UpdateStrategy, WorkloadKey, WorkloadKind,
+    DeploymentState, Event, FinishedPod, IMAGES_MAX_LEN, ObjectKey, OwnerKind, PodState,
+    ProgressingCondition, REASON_DEADLINE_EXCEEDED, REASON_NEW_RS_AVAILABLE, REASON_PAUSED,
+    ReplicaSetState, Resource, StatefulSetState, TemplateHash, Uid, UpdateStrategy, WorkloadKey,
+    WorkloadKind, joined_images,
 };
 pub use rollout::{Milestone, Phase, Rollout, RolloutState};
-pub use snapshot::{ModelStats, WorkloadMetrics};
+pub use snapshot::{ModelStats, RevisionInfo, WorkloadMetrics};
+pub use stuck::{
+    NodeHealth, OverdueNotice, PodInspection, PodRef, REFRESH_SECS, StuckReason, StuckWork,
+};
 pub use time::Timestamp;
 pub use view::{ObjectView, PodView, WorkloadView};
 
 use list::List;
 use namespace::{Name, Namespace};
+use stuck::Stuck;
 
 /// Whether an observation comes straight from a watch event (precise) or from the difference a
 /// relist revealed (timed at the relist: an upper bound).
@@ -87,6 +93,8 @@ pub struct Model {
     /// The last list epoch handed out; epochs start at 1, so 0 in a record means "never listed".
     epoch: u32,
     stats: ModelStats,
+    /// Terminations on their way to overdue, overdue pods and their nodes (see [`stuck`]).
+    stuck: Stuck,
 }
 
 /// What a change to one namespace needs from the rest of the model: the per-kind modules work on
@@ -94,6 +102,7 @@ pub struct Model {
 struct Ctx<'a> {
     cfg: &'a ModelConfig,
     stats: &'a mut ModelStats,
+    stuck: &'a mut Stuck,
     /// Every resource finished its first list (see [`Model::is_live`]).
     all_synced: bool,
     /// When that happened.
@@ -141,6 +150,7 @@ impl Model {
             lists: Vec::new(),
             epoch: 0,
             stats: ModelStats::default(),
+            stuck: Stuck::default(),
         }
     }
 
@@ -215,12 +225,14 @@ impl Model {
             all_synced,
             synced_at,
             stats,
+            stuck,
             ..
         } = self;
         let n = namespaces.get_mut(&**ns)?;
         let mut cx = Ctx {
             cfg,
             stats,
+            stuck,
             all_synced: *all_synced,
             synced_at: *synced_at,
             deferred,

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::histogram::Histogram;
+use super::stuck::Inspection;
 use super::workload::Workload;
 use super::{Timestamp, Uid, WorkloadKind};
 
@@ -50,8 +51,9 @@ impl RsOwner {
     }
 }
 
-/// A termination in progress.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A termination in progress. Boxed in its pod's record: most pods are not terminating, so what
+/// only a termination needs (the name to GET, the finalizers to report) costs nothing for them.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct Termination {
     /// The earliest deletion request time seen (`deletionTimestamp - deletionGracePeriodSeconds`,
     /// server clock); `None` when the first state seen was already the final grace-0 rewrite.
@@ -60,6 +62,17 @@ pub(super) struct Termination {
     pub first_deadline: Timestamp,
     /// Receive time of the first state with a deletionTimestamp.
     pub first_seen: Timestamp,
+    /// The `deletionGracePeriodSeconds` of the first deletion seen (`None` when that was the
+    /// grace-0 rewrite): a drain at least this long used up its grace.
+    pub grace: Option<i64>,
+    /// The pod's name, to GET it once overdue.
+    pub name: Box<str>,
+    /// `metadata.finalizers` as last seen.
+    pub finalizers: Box<[Box<str>]>,
+    /// What a GET told once it was overdue (see [`super::stuck`]).
+    pub inspection: Inspection,
+    /// Its overdue notice was handed out (one log line per pod).
+    pub announced: bool,
 }
 
 impl Termination {
@@ -100,6 +113,13 @@ impl PodRecord {
     }
 }
 
+/// One termination's end: how long it took, and whether it used up its grace period.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct Drained {
+    pub seconds: f64,
+    pub grace_exhausted: bool,
+}
+
 /// A group of one workload's pods at one revision. For a Deployment, a ReplicaSet name that a pod
 /// or a watch event mentioned: the ReplicaSet itself once it has been seen, or a placeholder for
 /// one that pods point at but that has not arrived yet. For a StatefulSet or DaemonSet, the pods
@@ -117,9 +137,9 @@ pub(super) struct RsSlot {
     /// Of those, the ones that block completion ([`PodRecord::blocks_completion`]); kept by
     /// [`Namespace`].
     blocking: u32,
-    /// Termination durations observed while the ReplicaSet was still unknown, handed to its
-    /// workload when it arrives.
-    pub early_observations: Vec<f64>,
+    /// Terminations observed while the ReplicaSet was still unknown, handed to its workload
+    /// when it arrives.
+    pub early_observations: Vec<Drained>,
     /// The epoch of the ReplicaSet list that last listed it (0: none).
     pub listed: u32,
 }
@@ -353,8 +373,8 @@ impl Namespace {
             return;
         };
         w.replicasets.insert(rs.clone());
-        for value in slot.early_observations.drain(..) {
-            observe(&mut w.termination, buckets, value);
+        for drained in slot.early_observations.drain(..) {
+            w.drained(buckets, drained);
         }
     }
 

@@ -8,8 +8,9 @@ use std::borrow::Cow;
 
 use super::milestones::evaluate;
 use super::namespace::{
-    NO_ORDINAL, Namespace, PodRecord, RsOwner, Termination, observe, revision_slot,
+    Drained, NO_ORDINAL, Namespace, PodRecord, RsOwner, Termination, revision_slot,
 };
+use super::stuck::Inspection;
 use super::{Ctx, Item, OwnerKind, PodState, Timing, Uid, WorkloadKind};
 
 impl Item for PodState {
@@ -104,6 +105,11 @@ fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>)
                     requested,
                     first_deadline: deletion.deadline,
                     first_seen: cx.now,
+                    grace: requested.and(deletion.grace_seconds),
+                    name: p.key.name.as_str().into(),
+                    finalizers: p.finalizers.iter().map(|f| f.as_str().into()).collect(),
+                    inspection: Inspection::None,
+                    announced: false,
                 }));
                 true
             }
@@ -113,11 +119,22 @@ fn apply(n: &mut Namespace, cx: &mut Ctx<'_>, p: &PodState, listed: Option<u32>)
                 if let (Some(known), Some(new)) = (t.requested, requested) {
                     t.requested = Some(known.min(new));
                 }
+                if !t
+                    .finalizers
+                    .iter()
+                    .map(|f| &**f)
+                    .eq(p.finalizers.iter().map(String::as_str))
+                {
+                    t.finalizers = p.finalizers.iter().map(|f| f.as_str().into()).collect();
+                }
                 false
             }
         });
-        if first == Some(true) && requested.is_none() {
-            cx.stats.imprecise_unknown_request += 1;
+        if first == Some(true) {
+            cx.stuck.terminating(cx.ns, uid, deletion.deadline);
+            if requested.is_none() {
+                cx.stats.imprecise_unknown_request += 1;
+            }
         }
     }
     if let Some((kind, w)) = owner.workload() {
@@ -151,21 +168,25 @@ fn finish(n: &mut Namespace, cx: &mut Ctx<'_>, uid: Uid) {
     let Some(slot) = n.slot_mut(&record.rs) else {
         return;
     };
-    let duration = record
-        .termination
-        .and_then(|t| t.requested)
-        .map(|requested| cx.now.seconds_since(requested).max(0.0));
+    let drained = record.termination.as_deref().and_then(|t| {
+        let seconds = cx.now.seconds_since(t.requested?).max(0.0);
+        Some(Drained {
+            seconds,
+            // Within the 1 s resolution of the request time: at least the whole grace.
+            grace_exhausted: t.grace.is_some_and(|g| seconds >= g as f64),
+        })
+    });
     let owner = slot.owner.clone();
-    match (&owner, duration) {
+    match (&owner, drained) {
         (RsOwner::Unknown, Some(d)) => slot.early_observations.push(d),
         (RsOwner::Workload(kind, w), Some(d)) => {
             if let Some(w) = n.workload_mut(*kind, w) {
-                observe(&mut w.termination, cx.cfg.buckets(), d);
+                w.drained(cx.cfg.buckets(), d);
             }
         }
         _ => {}
     }
-    if duration.is_some() && cx.timing == Timing::Relist {
+    if drained.is_some() && cx.timing == Timing::Relist {
         cx.stats.imprecise_gap_terminations += 1;
     }
     left(n, cx, &record.rs, &owner);

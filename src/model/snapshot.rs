@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::namespace::{Parts, RsOwner, Termination};
+use super::stuck::{Stuck, StuckReason};
 use super::workload::{Object, Workload};
 use super::{Histogram, Model, Phase, Timestamp, UpdateStrategy, WorkloadKey, WorkloadKind};
 
@@ -20,6 +21,8 @@ pub struct WorkloadMetrics {
     pub terminating_pods: u64,
     /// `kube_rollout_terminating_pods_overdue`.
     pub terminating_pods_overdue: u64,
+    /// `kube_rollout_terminating_pods_overdue_by_reason`, indexed by [`StuckReason::index`].
+    pub overdue_by_reason: [u64; StuckReason::ALL.len()],
     /// `kube_rollout_oldest_termination_seconds`, at the snapshot's time.
     pub oldest_termination_seconds: f64,
     /// `kube_rollout_in_progress_seconds`, at the snapshot's time.
@@ -55,6 +58,22 @@ pub struct WorkloadMetrics {
     /// `kube_rollout_partition`: a RollingUpdate StatefulSet's `rollingUpdate.partition`, when
     /// set (0 included).
     pub partition: Option<i32>,
+    /// `kube_rollout_termination_grace_period_seconds`: the pod template's, 30 when unset (the
+    /// API default), while the object is known.
+    pub grace_period_seconds: Option<i64>,
+    /// `kube_rollout_pod_termination_grace_exhausted_total`.
+    pub grace_exhausted_total: u64,
+    /// `kube_rollout_revision_info`, while the object is known.
+    pub revision_info: Option<RevisionInfo>,
+}
+
+/// What identifies a workload's current template: its revision and its containers' images.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionInfo {
+    pub revision: Option<u64>,
+    /// The template's container images, comma-separated, capped (see
+    /// [`super::inputs::IMAGES_MAX_LEN`]).
+    pub images: String,
 }
 
 /// Counts that tell an operator how much the exporter itself could see (`kube_rollout_exporter_*`).
@@ -103,6 +122,7 @@ impl Model {
             return Vec::new();
         }
         let thresholds = self.cfg.slo_thresholds();
+        let stuck = &self.stuck;
         let mut out = Vec::new();
         for (ns, n) in self.namespaces.iter_mut() {
             let Parts {
@@ -117,7 +137,10 @@ impl Model {
                     continue;
                 };
                 if let Some(RsOwner::Workload(kind, w)) = slots.get(&record.rs).map(|s| &s.owner) {
-                    terminations.entry((*kind, w)).or_default().add(t, now);
+                    terminations
+                        .entry((*kind, w))
+                        .or_default()
+                        .add(t, record.finished, stuck, now);
                 }
             }
             out.reserve(workloads.iter().map(|w| w.len()).sum());
@@ -174,14 +197,16 @@ impl Model {
 struct Terminating {
     count: u64,
     overdue: u64,
+    by_reason: [u64; StuckReason::ALL.len()],
     oldest: Option<Timestamp>,
 }
 
 impl Terminating {
-    fn add(&mut self, t: &Termination, now: Timestamp) {
+    fn add(&mut self, t: &Termination, finished: bool, stuck: &Stuck, now: Timestamp) {
         self.count += 1;
         if now > t.first_deadline {
             self.overdue += 1;
+            self.by_reason[Model::stuck_reason_of(stuck, t, finished).index()] += 1;
         }
         self.oldest = Some(self.oldest.map_or(t.since(), |o| o.min(t.since())));
     }
@@ -202,6 +227,7 @@ fn metrics(
         key,
         terminating_pods: t.count,
         terminating_pods_overdue: t.overdue,
+        overdue_by_reason: t.by_reason,
         oldest_termination_seconds: t.oldest.map_or(0.0, |o| now.seconds_since(o).max(0.0)),
         in_progress_seconds: in_flight.map_or(0.0, |r| r.age(now)),
         phase,
@@ -224,6 +250,12 @@ fn metrics(
         partition: object
             .filter(|o| o.strategy() == UpdateStrategy::RollingUpdate)
             .and_then(Object::spec_partition),
+        grace_period_seconds: object.map(Object::grace_seconds),
+        grace_exhausted_total: w.grace_exhausted,
+        revision_info: object.map(|o| RevisionInfo {
+            revision: w.revision,
+            images: o.images().to_string(),
+        }),
     }
 }
 

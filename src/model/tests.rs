@@ -5,6 +5,7 @@ use super::*;
 
 mod hostile;
 mod kinds;
+mod stuck;
 
 /// The model's internals, for the tests that check nothing is left behind.
 impl Model {
@@ -81,6 +82,7 @@ fn progressing(status: ConditionStatus, reason: &str, at: f64) -> Option<Progres
 /// `shop/web` at `revision`, steady: observed, 3 of 3 updated and available.
 fn steady(revision: u64) -> DeploymentState {
     DeploymentState {
+        images: String::new(),
         key: key("web"),
         uid: "web-uid".into(),
         revision: Some(revision),
@@ -128,6 +130,7 @@ fn rs(hash: &str, revision: u64, created: f64) -> ReplicaSetState {
 
 fn pod(hash: &str, n: u32) -> PodState {
     PodState {
+        finalizers: Vec::new(),
         key: key(&format!("web-{hash}-{n}")),
         uid: format!("uid-{hash}-{n}").into(),
         owner: Some(ControllerRef {

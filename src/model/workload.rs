@@ -4,11 +4,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::namespace::Name;
+use std::sync::Arc;
+
+use super::namespace::{Drained, Name, observe};
 use super::{
     DaemonSetState, DeploymentState, Histogram, Rollout, StatefulSetState, TemplateHash, Timestamp,
     Uid, UpdateStrategy,
 };
+
+/// `terminationGracePeriodSeconds` when a pod spec leaves it unset.
+pub(super) const DEFAULT_GRACE_SECONDS: i64 = 30;
 
 /// A workload object as last seen, of any kind.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +61,25 @@ impl Object {
             Object::Deployment(d) => d.strategy,
             Object::StatefulSet(s) => s.strategy,
             Object::DaemonSet(d) => d.strategy,
+        }
+    }
+
+    /// The pod template's `terminationGracePeriodSeconds`, 30 when unset (the API default).
+    pub fn grace_seconds(&self) -> i64 {
+        let grace = match self {
+            Object::Deployment(d) => d.termination_grace_seconds,
+            Object::StatefulSet(s) => s.termination_grace_seconds,
+            Object::DaemonSet(d) => d.termination_grace_seconds,
+        };
+        grace.unwrap_or(DEFAULT_GRACE_SECONDS)
+    }
+
+    /// The pod template's container images, comma-separated and capped.
+    pub fn images(&self) -> &str {
+        match self {
+            Object::Deployment(d) => &d.images,
+            Object::StatefulSet(s) => &s.images,
+            Object::DaemonSet(d) => &d.images,
         }
     }
 
@@ -165,6 +189,8 @@ pub(super) struct Workload {
     pub slow_total: Vec<u64>,
     /// Boxed: a workload has none until its first observation, and 10k workloads are common.
     pub termination: Option<Box<Histogram>>,
+    /// Terminations that used up their grace period (`kube_rollout_pod_termination_grace_exhausted_total`).
+    pub grace_exhausted: u64,
     pub ready: Option<Box<Histogram>>,
     pub complete: Option<Box<Histogram>>,
     pub drain_tail: Option<Box<Histogram>>,
@@ -191,6 +217,7 @@ impl Workload {
             unknown_starts: 0,
             slow_total: vec![0; thresholds],
             termination: None,
+            grace_exhausted: 0,
             ready: None,
             complete: None,
             drain_tail: None,
@@ -206,6 +233,12 @@ impl Workload {
 
     pub fn in_flight(&mut self) -> Option<&mut Rollout> {
         self.rollout.as_mut().filter(|r| r.in_flight())
+    }
+
+    /// A termination of one of its pods ended.
+    pub fn drained(&mut self, buckets: &Arc<[f64]>, drained: Drained) {
+        observe(&mut self.termination, buckets, drained.seconds);
+        self.grace_exhausted += u64::from(drained.grace_exhausted);
     }
 
     /// Counts the rollout in flight as slow for each threshold its age has reached. With an

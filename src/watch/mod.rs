@@ -88,14 +88,17 @@ pub struct Config {
 }
 
 /// Every API resource the exporter reads: (API group, resource, verbs). The deploy manifests'
-/// RBAC rules must grant exactly these.
+/// RBAC rules must grant exactly these. The two `get`s are the stuck-reason inspector's
+/// (`crate::inspect`): an overdue pod, and its node (cluster-scoped, so a namespaced install
+/// cannot grant it: its node-based reasons are then `unknown`).
 pub const WATCHED: &[(&str, &str, &[&str])] = &[
     ("apps", "deployments", &["list", "watch"]),
     ("apps", "replicasets", &["list", "watch"]),
     ("apps", "statefulsets", &["list", "watch"]),
     ("apps", "daemonsets", &["list", "watch"]),
     ("apps", "controllerrevisions", &["list", "watch"]),
-    ("", "pods", &["list", "watch"]),
+    ("", "pods", &["get", "list", "watch"]),
+    ("", "nodes", &["get"]),
 ];
 
 /// One list-and-watch: what it requests and how its objects reach the model.

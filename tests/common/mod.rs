@@ -28,6 +28,7 @@ use serde_json::Value;
 pub mod cluster;
 pub mod exporter;
 pub mod http;
+pub mod workload;
 
 /// A recording: a scenario name under `tests/fixtures/k8s-recordings/`, or a directory of the
 /// same layout (absolute path), such as one captured from the simulated cluster.

@@ -1,5 +1,6 @@
-//! RBAC: the rules grant exactly `watch::WATCHED` (plus, in the sharded overlay only, the two
-//! `get`s of automatic sharding), bound to the exporter's ServiceAccount.
+//! RBAC: the rules grant exactly `watch::WATCHED` (a namespaced Role: its namespaced resources;
+//! plus, in the sharded overlay only, the two `get`s of automatic sharding), bound to the
+//! exporter's ServiceAccount.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -19,6 +20,9 @@ use crate::{
 
 /// One permission: (API group, resource, verb).
 pub(crate) type Grant = (String, String, String);
+
+/// Resources of `WATCHED` that are cluster-scoped: a Role cannot grant them.
+const CLUSTER_SCOPED: [&str; 1] = ["nodes"];
 
 pub(crate) fn watched() -> BTreeSet<Grant> {
     WATCHED
@@ -84,8 +88,21 @@ pub(crate) fn granted(rules: &[PolicyRule], what: &str) -> BTreeSet<Grant> {
         .collect()
 }
 
+/// What a namespaced Role can grant of `WATCHED`: all but the cluster-scoped resources.
+fn watched_in_a_namespace() -> BTreeSet<Grant> {
+    watched()
+        .into_iter()
+        .filter(|(_, resource, _)| !CLUSTER_SCOPED.contains(&resource.as_str()))
+        .collect()
+}
+
 /// The rules grant exactly `WATCHED`, read-only, and never secrets.
 pub(crate) fn assert_grants_exactly_watched(rules: Option<&Vec<PolicyRule>>, what: &str) {
+    assert_grants_exactly(rules, &watched(), what);
+}
+
+/// The rules grant exactly `expected`, read-only, and never secrets.
+fn assert_grants_exactly(rules: Option<&Vec<PolicyRule>>, expected: &BTreeSet<Grant>, what: &str) {
     let granted = granted(rules.map(Vec::as_slice).unwrap_or_default(), what);
     for (_, resource, verb) in &granted {
         assert_ne!(
@@ -97,9 +114,8 @@ pub(crate) fn assert_grants_exactly_watched(rules: Option<&Vec<PolicyRule>>, wha
             "{what}: `{verb}` on {resource} is not a read verb"
         );
     }
-    let watched = watched();
-    let missing: Vec<_> = watched.difference(&granted).collect();
-    let extra: Vec<_> = granted.difference(&watched).collect();
+    let missing: Vec<_> = expected.difference(&granted).collect();
+    let extra: Vec<_> = granted.difference(expected).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
         "{what}: the rules must grant exactly watch::WATCHED\n  watched, not granted: {missing:?}\n  \
@@ -195,7 +211,8 @@ fn namespaced_overlay_grants_and_watches_only_its_namespace() {
         );
     }
     let role: Role = one(&objects, "Role");
-    assert_grants_exactly_watched(role.rules.as_ref(), "Role");
+    // Nodes are cluster-scoped: the overlay's stuck reasons degrade to `unknown` for them.
+    assert_grants_exactly(role.rules.as_ref(), &watched_in_a_namespace(), "Role");
     let binding: RoleBinding = one(&objects, "RoleBinding");
     assert_eq!(
         (binding.role_ref.kind.as_str(), Some(&binding.role_ref.name)),
@@ -281,43 +298,44 @@ fn sharded_overlay_adds_only_get_on_its_own_pod_and_statefulset() {
 }
 
 #[test]
-fn only_the_sharded_overlay_grants_get() {
+fn get_is_granted_only_where_the_stuck_reasons_and_sharding_need_it() {
+    let gets_of = |grants: BTreeSet<Grant>, ns: &str| -> BTreeSet<(String, String, String)> {
+        grants
+            .into_iter()
+            .filter(|(_, _, verb)| verb == "get")
+            .map(|(group, resource, _)| (ns.to_string(), group, resource))
+            .collect()
+    };
     for dir in RENDERINGS {
         let objects = render(dir);
         // (namespace, or "" for cluster-wide; group; resource)
         let mut gets = BTreeSet::new();
         for role in all_of::<ClusterRole>(&objects, "ClusterRole") {
-            for (group, resource, verb) in
-                grants(role.rules.as_deref().unwrap_or_default(), dir).into_keys()
-            {
-                if verb == "get" {
-                    gets.insert((String::new(), group, resource));
-                }
-            }
+            let grants = grants(role.rules.as_deref().unwrap_or_default(), dir);
+            gets.extend(gets_of(grants.into_keys().collect(), ""));
         }
         for role in all_of::<Role>(&objects, "Role") {
             let ns = namespace_of(&role.metadata).to_string();
-            for (group, resource, verb) in
-                grants(role.rules.as_deref().unwrap_or_default(), dir).into_keys()
-            {
-                if verb == "get" {
-                    gets.insert((ns.clone(), group, resource));
-                }
-            }
+            let grants = grants(role.rules.as_deref().unwrap_or_default(), dir);
+            gets.extend(gets_of(grants.into_keys().collect(), &ns));
         }
-        let expected: BTreeSet<(String, String, String)> = if dir == SHARDED {
-            let ns = workload(&objects).namespace().to_string();
-            SHARDING_GETS
-                .iter()
-                .map(|(g, r, _)| (ns.clone(), g.to_string(), r.to_string()))
-                .collect()
+        let ns = workload(&objects).namespace().to_string();
+        let mut expected = if dir == NAMESPACED {
+            gets_of(watched_in_a_namespace(), &ns)
         } else {
-            BTreeSet::new()
+            gets_of(watched(), "")
         };
+        if dir == SHARDED {
+            expected.extend(
+                SHARDING_GETS
+                    .iter()
+                    .map(|(g, r, _)| (ns.clone(), g.to_string(), r.to_string())),
+            );
+        }
         assert_eq!(
             gets, expected,
-            "{dir}: `get` only in the sharded overlay, and there only on pods and statefulsets in \
-             the exporter's own namespace"
+            "{dir}: `get` only on overdue pods and their nodes (the stuck reasons), and in the \
+             sharded overlay on its own pod and StatefulSet"
         );
     }
 }

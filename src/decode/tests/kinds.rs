@@ -40,6 +40,7 @@ fn reference_statefulset(s: &StatefulSet, template: Option<&RawValue>) -> Statef
         current_revision: status.current_revision,
         update_revision: status.update_revision,
         termination_grace_seconds: reference_grace(Some(&spec.template)),
+        images: reference_images(&spec.template),
     }
 }
 
@@ -66,6 +67,7 @@ fn reference_daemonset(d: &DaemonSet, template: Option<&RawValue>) -> DaemonSetS
         number_available: status.number_available.unwrap_or(0),
         number_ready: status.number_ready,
         termination_grace_seconds: reference_grace(Some(&spec.template)),
+        images: reference_images(&spec.template),
     }
 }
 
@@ -708,6 +710,7 @@ fn the_template_hash_is_of_the_bytes_as_served() {
 #[test]
 fn missing_spec_and_status_decode_to_the_api_defaults() {
     let sts_default = |name: &str| StatefulSetState {
+        images: String::new(),
         key: ObjectKey::new("n", name),
         uid: Uid::from(""),
         created: None,
@@ -725,6 +728,7 @@ fn missing_spec_and_status_decode_to_the_api_defaults() {
         termination_grace_seconds: None,
     };
     let ds_default = DaemonSetState {
+        images: String::new(),
         key: ObjectKey::new("n", "a"),
         uid: Uid::from(""),
         created: None,

@@ -680,6 +680,7 @@ fn names_of_253_characters_and_unicode_are_keys_like_any_other() {
         created: Some(t(-100.0 + revision as f64)),
     };
     let member = |r: &ReplicaSetState, n: u32| PodState {
+        finalizers: Vec::new(),
         key: ObjectKey::new(
             r.key.namespace.clone(),
             padded(&format!("{}-{n}", prefix(&r.key.name, 240))),

@@ -16,6 +16,7 @@ fn owner(kind: &str, name: &str) -> Option<ControllerRef> {
 /// `db/pg` steady at template `v`: observed, 3 of 3 ready and updated, revision `pg-v{v}`.
 fn sts(generation: i64, v: u64) -> StatefulSetState {
     StatefulSetState {
+        images: String::new(),
         key: ObjectKey::new("db", "pg"),
         uid: "pg-uid".into(),
         created: None,
@@ -69,6 +70,7 @@ fn sts_revision(v: u64, created: f64) -> ControllerRevisionState {
 /// Pod `pg-{ordinal}` of revision `v`; `incarnation` tells apart pods reusing the name.
 fn sts_pod(ordinal: u32, v: u64) -> PodState {
     PodState {
+        finalizers: Vec::new(),
         key: ObjectKey::new("db", format!("pg-{ordinal}")),
         uid: format!("pg-{ordinal}-v{v}").into(),
         owner: owner("StatefulSet", "pg"),
@@ -81,6 +83,7 @@ fn sts_pod(ordinal: u32, v: u64) -> PodState {
 /// `infra/agent` on 3 nodes, steady at template `v`.
 fn ds(generation: i64, v: u64) -> DaemonSetState {
     DaemonSetState {
+        images: String::new(),
         key: ObjectKey::new("infra", "agent"),
         uid: "agent-uid".into(),
         created: None,
@@ -110,6 +113,7 @@ fn ds_revision(v: u64, revision: i64, created: f64) -> ControllerRevisionState {
 /// The agent pod on node `node` at template `v`.
 fn ds_pod(node: u32, v: u64) -> PodState {
     PodState {
+        finalizers: Vec::new(),
         key: ObjectKey::new("infra", format!("agent-{node}-v{v}")),
         uid: format!("agent-{node}-v{v}").into(),
         owner: owner("DaemonSet", "agent"),
