@@ -7,7 +7,8 @@
 //! connections); TLS handshakes must finish within 10 s; at most [`MAX_CONNECTIONS`] connections
 //! are open at once; at most `--web.max-requests` scrapes render at once (503 beyond). A scrape
 //! renders after the model's lock is released, off the async worker threads, and streams its
-//! output in chunks as it is encoded (never held whole: see `metrics::render_chunks`).
+//! output in chunks as it is encoded (never held whole: see `metrics::render_chunks`), gzipped on
+//! the way when the request accepts it (`compress`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderName, HeaderValue, VARY};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -29,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use crate::compress::{self, GzipSink};
 use crate::metrics;
 use crate::shared::Shared;
 use crate::web_config::WebConfig;
@@ -165,13 +167,21 @@ impl Server {
                     .get(hyper::header::ACCEPT)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                self.scrape(accept).await
+                let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+                let gzip = compress::accepts_gzip(header(hyper::header::ACCEPT_ENCODING));
+                debug!(
+                    encoding = if gzip { "gzip" } else { "identity" },
+                    user_agent = header(hyper::header::USER_AGENT).unwrap_or(""),
+                    "scrape"
+                );
+                self.scrape(accept, gzip).await
             }
         }
     }
 
-    /// Renders the metrics, within the concurrent scrape limit.
-    async fn scrape(self: Arc<Self>, accept: Option<String>) -> Reply {
+    /// Renders the metrics, within the concurrent scrape limit, gzipped as it streams when the
+    /// request accepts it.
+    async fn scrape(self: Arc<Self>, accept: Option<String>, gzip: bool) -> Reply {
         let _permit = match &self.scrapes {
             Some(s) => match s.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
@@ -191,17 +201,27 @@ impl Server {
         let server = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = _permit;
-            metrics::render_chunks(&server.registry, accept.as_deref(), |chunk| {
-                tx.blocking_send(chunk).is_ok()
-            });
+            let send = |chunk| tx.blocking_send(chunk).is_ok();
+            if gzip {
+                let mut gz = GzipSink::new(send);
+                metrics::render_chunks(&server.registry, accept.as_deref(), |c| gz.push(&c));
+                gz.finish();
+            } else {
+                metrics::render_chunks(&server.registry, accept.as_deref(), send);
+            }
         });
         let chunks = futures::stream::unfold(rx, |mut rx| async move {
             let chunk = rx.recv().await?;
             Some((Ok::<_, Infallible>(Frame::data(chunk)), rx))
         });
         let mut resp = Response::new(StreamBody::new(chunks).boxed_unsync());
-        resp.headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        let headers = resp.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        // Caches must not serve one coding to a client that asked for the other.
+        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        if gzip {
+            headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
         resp
     }
 }
@@ -309,11 +329,11 @@ mod tests {
             .try_acquire_owned()
             .expect("the only permit");
         assert_eq!(
-            s.clone().scrape(None).await.status(),
+            s.clone().scrape(None, false).await.status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
         drop(held);
-        let ok = s.clone().scrape(None).await;
+        let ok = s.clone().scrape(None, false).await;
         assert_eq!(ok.status(), StatusCode::OK);
         assert_eq!(ok.headers()[CONTENT_TYPE], metrics::TEXT_004);
     }

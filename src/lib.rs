@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod compress;
 pub mod decode;
 pub mod demo;
 pub mod error;

@@ -342,3 +342,70 @@ fn a_bad_web_config_file_is_a_clear_startup_error() {
         "{stderr}"
     );
 }
+
+/// `Accept-Encoding: gzip`, as Prometheus sends it: the body is gzip, streamed (chunked, no
+/// length known in advance), and decompresses to the same series as the plain scrape of the same
+/// moment; without the header, plain text. Over a real synced cluster, so the body is large.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_gzipped_when_asked_and_decompress_to_the_plain_scrape() {
+    use common::cluster::{Cluster, STEADY_WITHIN};
+    use common::exporter::Scrape;
+    use std::io::Read;
+
+    let deployments: Vec<_> = (0..20)
+        .map(|i| kube_sim::SimDeployment::new("shop", &format!("web-{i}")).replicas(2))
+        .collect();
+    let c = Cluster::steady("gzip", &deployments, STEADY_WITHIN).await;
+    let e = c.synced_exporter(&[]).await;
+    for accept in ["text/plain", "application/openmetrics-text; version=1.0.0"] {
+        let gz = http::get_with(
+            e.addr,
+            "/metrics",
+            &[("accept", accept), ("accept-encoding", "gzip")],
+        )
+        .await;
+        let plain = http::get(e.addr, "/metrics", accept).await;
+        assert_eq!((gz.status, plain.status), (200, 200));
+        assert_eq!(gz.header("content-encoding"), Some("gzip"), "{accept}");
+        assert_eq!(plain.header("content-encoding"), None, "{accept}");
+        for r in [&gz, &plain] {
+            assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+            assert_eq!(r.header("transfer-encoding"), Some("chunked"), "streamed");
+            assert_eq!(r.header("content-type"), plain.header("content-type"));
+        }
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(gz.body.as_slice())
+            .read_to_string(&mut text)
+            .expect("the body is gzip");
+        assert!(
+            gz.body.len() * 5 < text.len(),
+            "compressed: {} of {} bytes",
+            gz.body.len(),
+            text.len()
+        );
+        // The same series; the rollout series (not the exporter's own counters and process
+        // figures, which move between two scrapes) with the same values.
+        let (unzipped, plain) = (
+            Scrape::parse(&text),
+            Scrape::parse(&String::from_utf8_lossy(&plain.body)),
+        );
+        let keys = |s: &Scrape| s.0.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&unzipped), keys(&plain), "{accept}");
+        let stable = |s: &Scrape| {
+            s.0.iter()
+                .filter(|(k, _)| {
+                    k.starts_with("kube_rollout_") && !k.starts_with("kube_rollout_exporter_")
+                })
+                .map(|(k, v)| (k.clone(), *v))
+                .collect::<Vec<_>>()
+        };
+        let n = stable(&plain).len();
+        assert!(n >= 20 * 18, "every workload's series: {n}");
+        assert_eq!(stable(&unzipped), stable(&plain), "{accept}");
+        assert!(text.ends_with("# EOF\n") || !accept.contains("openmetrics"));
+    }
+    // A client that refuses gzip gets plain text.
+    let refused = http::get_with(e.addr, "/metrics", &[("accept-encoding", "gzip;q=0")]).await;
+    assert_eq!(refused.header("content-encoding"), None);
+    assert!(String::from_utf8_lossy(&refused.body).contains("kube_rollout_phase"));
+}

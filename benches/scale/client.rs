@@ -15,24 +15,41 @@ pub type Error = Box<dyn std::error::Error + Send + Sync>;
 async fn send(
     addr: SocketAddr,
     path: &str,
-    accept: &str,
+    headers: &[(&str, &str)],
 ) -> Result<hyper::Response<hyper::body::Incoming>, Error> {
     let stream = TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let req = Request::get(path)
-        .header("host", addr.to_string())
-        .header("accept", accept)
-        .body(Empty::<Bytes>::new())?;
-    Ok(sender.send_request(req).await?)
+    let mut req = Request::get(path).header("host", addr.to_string());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    Ok(sender
+        .send_request(req.body(Empty::<Bytes>::new())?)
+        .await?)
 }
 
 /// One GET: the status and the whole body.
 pub async fn get(addr: SocketAddr, path: &str, accept: &str) -> Result<(u16, Vec<u8>), Error> {
-    let resp = send(addr, path, accept).await?;
-    let status = resp.status().as_u16();
-    let body = resp.into_body().collect().await?.to_bytes().to_vec();
+    let (status, body, _) = get_with(addr, path, &[("accept", accept)]).await?;
     Ok((status, body))
+}
+
+/// One GET with these headers: the status, the whole body as sent and its `Content-Encoding`.
+pub async fn get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, Vec<u8>, Option<String>), Error> {
+    let resp = send(addr, path, headers).await?;
+    let status = resp.status().as_u16();
+    let encoding = resp
+        .headers()
+        .get("content-encoding")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = resp.into_body().collect().await?.to_bytes().to_vec();
+    Ok((status, body, encoding))
 }
 
 /// A GET with a deadline; errors and timeouts are status 0.
@@ -106,7 +123,7 @@ pub async fn capture(
     max_bytes: usize,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<Captured, Error> {
-    let resp = send(addr, path, accept).await?;
+    let resp = send(addr, path, &[("accept", accept)]).await?;
     if resp.status() != 200 {
         return Err(format!("watch {path}: HTTP {}", resp.status()).into());
     }

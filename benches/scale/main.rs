@@ -22,7 +22,7 @@ mod naive;
 mod procfs;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write as _};
+use std::io::{BufRead, BufReader, Read as _};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -834,12 +834,28 @@ async fn churn_phase(
 }
 
 async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &mut Report) {
-    for (format, accept) in [
-        ("text 0.0.4", "text/plain"),
-        ("OpenMetrics", "application/openmetrics-text; version=1.0.0"),
+    for (format, accept, gzip) in [
+        ("text 0.0.4", "text/plain", false),
+        (
+            "OpenMetrics",
+            "application/openmetrics-text; version=1.0.0",
+            false,
+        ),
+        // What Prometheus asks for: OpenMetrics, gzipped.
+        ("text 0.0.4, gzip", "text/plain", true),
+        (
+            "OpenMetrics, gzip",
+            "application/openmetrics-text; version=1.0.0",
+            true,
+        ),
     ] {
+        let mut headers = vec![("accept", accept)];
+        if gzip {
+            headers.push(("accept-encoding", "gzip"));
+        }
         let mut runs: Vec<(f64, f64, u64, u64)> = Vec::new();
         let mut last_body = Vec::new();
+        let mut sent = 0;
         // At least `--scrapes`, and more (up to 20) until they add up to 1 s of CPU: the CPU
         // clock ticks every 10 ms, too coarse for one small scrape.
         while runs.len() < options.scrapes.max(1)
@@ -851,7 +867,7 @@ async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &m
             procfs::reset_peak(exp.pid());
             let cpu0 = exp.cpu();
             let t = Instant::now();
-            let (status, body) = client::get(exp.addr, "/metrics", accept)
+            let (status, body, encoding) = client::get_with(exp.addr, "/metrics", &headers)
                 .await
                 .unwrap_or_default();
             let wall = t.elapsed().as_secs_f64();
@@ -861,8 +877,22 @@ async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &m
             let cpu = exp.cpu() - cpu0;
             let peak = procfs::peak_rss_bytes(exp.pid());
             assert_eq!(status, 200, "/metrics");
+            assert_eq!(
+                encoding.as_deref(),
+                gzip.then_some("gzip"),
+                "Content-Encoding"
+            );
             runs.push((cpu, wall, rss_before, peak));
-            last_body = body;
+            sent = body.len();
+            last_body = if gzip {
+                let mut plain = Vec::new();
+                flate2::read::GzDecoder::new(body.as_slice())
+                    .read_to_end(&mut plain)
+                    .expect("the exporter's gzip decodes");
+                plain
+            } else {
+                body
+            };
         }
         let text = String::from_utf8_lossy(&last_body);
         let series = text
@@ -877,9 +907,6 @@ async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &m
         .iter()
         .map(|p| text.lines().filter(|l| l.starts_with(p)).count())
         .collect::<Vec<_>>();
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let _ = gz.write_all(&last_body);
-        let gzipped = gz.finish().map(|v| v.len()).unwrap_or(0);
         let (first_before, first_peak) = (runs[0].2, runs[0].3);
         let growth = runs
             .iter()
@@ -890,6 +917,7 @@ async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &m
         let (_, wall, _, _) = runs[runs.len() / 2];
         let cpu = runs.iter().map(|r| r.0).sum::<f64>() / runs.len() as f64;
         let per_series = cpu * 1e6 / series.max(1) as f64;
+        let budget = if gzip { 1.0 } else { 0.5 };
         report.add(
             format!("/metrics ({format}): CPU per series"),
             format!("{per_series:.3} µs"),
@@ -903,17 +931,22 @@ async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &m
                 populated[1],
                 populated[2]
             ),
-            format!("≤ 0.5 µs: {}", met(per_series <= 0.5)),
+            format!("≤ {budget} µs: {}", met(per_series <= budget)),
         );
         report.add(
-            format!("/metrics ({format}): wall time, bytes plain / gzip"),
+            format!("/metrics ({format}): wall time, bytes sent"),
             format!("{wall:.2} s"),
-            format!(
-                "{} / {} (gzip default level, {:.1}x)",
-                mib(last_body.len() as u64),
-                mib(gzipped as u64),
-                last_body.len() as f64 / gzipped.max(1) as f64
-            ),
+            if gzip {
+                format!(
+                    "{} gzip (level {}) of {} plain, {:.1}x",
+                    mib(sent as u64),
+                    kube_rollout_exporter::compress::GZIP_LEVEL,
+                    mib(last_body.len() as u64),
+                    last_body.len() as f64 / sent.max(1) as f64
+                )
+            } else {
+                format!("{} plain", mib(sent as u64))
+            },
             "",
         );
         report.add(
