@@ -183,6 +183,10 @@ pub struct Args {
     #[arg(long, value_name = "SECONDS,...", value_delimiter = ',', value_parser = parse_bucket)]
     pub buckets: Vec<f64>,
 
+    /// No live board: `/` is a page of links and /api/v1/rollouts is not served (metrics only).
+    #[arg(long = "web.disable-board")]
+    pub disable_board: bool,
+
     /// Do not tell why overdue pods are stuck: no GET of overdue pods and their nodes (the
     /// `reason` is then `finalizers` for a finished pod held by finalizers, else `unknown`).
     #[arg(long = "no-stuck-reasons")]

@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use crate::board;
 use crate::compress::{self, GzipSink};
 use crate::metrics;
 use crate::shared::Shared;
@@ -53,7 +54,15 @@ pub struct Server {
     pub scrapes: Option<Arc<Semaphore>>,
     /// The plain probe listener: only `/healthz` and `/readyz`, without authentication.
     pub probes_only: bool,
+    /// The live board at `/` and its JSON at [`ROLLOUTS_API`]; off (`--web.disable-board`):
+    /// `/` is a page of links.
+    pub board: bool,
+    /// The first SLO threshold, against which the board shows each rollout's age.
+    pub slo_threshold_secs: u64,
 }
+
+/// Where the board's data is served as JSON.
+pub const ROLLOUTS_API: &str = "/api/v1/rollouts";
 
 type Reply = Response<UnsyncBoxBody<Bytes, Infallible>>;
 
@@ -92,6 +101,7 @@ impl Server {
             "/healthz" | "/readyz" => true,
             _ if self.probes_only => false,
             "/" => true,
+            ROLLOUTS_API => self.board,
             p => p == self.telemetry_path,
         }
     }
@@ -160,7 +170,19 @@ impl Server {
                     format!("not ready: {why}\n"),
                 ),
             },
-            "/" => text(StatusCode::OK, "text/html; charset=utf-8", self.landing()),
+            "/" if !self.board => text(StatusCode::OK, "text/html; charset=utf-8", self.landing()),
+            "/" | ROLLOUTS_API => {
+                let query = match board::Query::parse(req.uri().query()) {
+                    Ok(q) => q,
+                    Err(why) => return plain(StatusCode::BAD_REQUEST, format!("400 {why}\n")),
+                };
+                let gzip = compress::accepts_gzip(
+                    req.headers()
+                        .get(hyper::header::ACCEPT_ENCODING)
+                        .and_then(|v| v.to_str().ok()),
+                );
+                self.board(path == "/", query, gzip).await
+            }
             _ => {
                 let accept = req
                     .headers()
@@ -174,15 +196,54 @@ impl Server {
                     user_agent = header(hyper::header::USER_AGENT).unwrap_or(""),
                     "scrape"
                 );
-                self.scrape(accept, gzip).await
+                self.scrape(accept, gzip)
             }
         }
     }
 
-    /// Renders the metrics, within the concurrent scrape limit, gzipped as it streams when the
-    /// request accepts it.
-    async fn scrape(self: Arc<Self>, accept: Option<String>, gzip: bool) -> Reply {
-        let _permit = match &self.scrapes {
+    /// Renders the metrics in the format `accept` asks for (see [`Self::stream`]).
+    fn scrape(self: Arc<Self>, accept: Option<String>, gzip: bool) -> Reply {
+        let content_type = metrics::content_type(accept.as_deref());
+        let server = self.clone();
+        self.stream(content_type, gzip, move |send| {
+            metrics::render_chunks(&server.registry, accept.as_deref(), send);
+        })
+    }
+
+    /// The board as HTML (`html`) or JSON, from a snapshot taken now.
+    async fn board(self: Arc<Self>, html: bool, query: board::Query, gzip: bool) -> Reply {
+        let server = self.clone();
+        let content_type = if html {
+            "text/html; charset=utf-8"
+        } else {
+            "application/json"
+        };
+        self.stream(content_type, gzip, move |send| {
+            let snapshot = server.shared.snapshot();
+            let now = crate::shared::now().as_secs_f64();
+            let b = board::build(&snapshot.workloads, now, server.slo_threshold_secs, &query);
+            if html {
+                let page = board::render(&b, &query, metrics::VERSION, &server.telemetry_path);
+                send(Bytes::from(page));
+            } else {
+                let mut out = ChunkWriter::new(send);
+                if serde_json::to_writer(&mut out, &b).is_ok() {
+                    out.flush_chunk();
+                }
+            }
+        })
+    }
+
+    /// Streams what `produce` hands its sink, gzipped on the way when `gzip`, within the
+    /// concurrent request limit (`--web.max-requests`): `produce` runs off the async worker
+    /// threads, and the connection writes each chunk as it comes, so no body is held whole.
+    fn stream(
+        self: Arc<Self>,
+        content_type: &'static str,
+        gzip: bool,
+        produce: impl FnOnce(&mut dyn FnMut(Bytes) -> bool) + Send + 'static,
+    ) -> Reply {
+        let permit = match &self.scrapes {
             Some(s) => match s.clone().try_acquire_owned() {
                 Ok(p) => Some(p),
                 Err(_) => {
@@ -194,20 +255,18 @@ impl Server {
             },
             None => None,
         };
-        // The rendering thread sends chunks as it encodes them; the connection writes them as
-        // they come. The permit is held until the rendering ends.
+        // The producing thread sends chunks as it makes them; the connection writes them as
+        // they come. The permit is held until the producing ends.
         let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(SCRAPE_CHUNKS_IN_FLIGHT);
-        let content_type = metrics::content_type(accept.as_deref());
-        let server = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _permit = _permit;
-            let send = |chunk| tx.blocking_send(chunk).is_ok();
+            let _permit = permit;
+            let mut send = |chunk| tx.blocking_send(chunk).is_ok();
             if gzip {
                 let mut gz = GzipSink::new(send);
-                metrics::render_chunks(&server.registry, accept.as_deref(), |c| gz.push(&c));
+                produce(&mut |c: Bytes| gz.push(&c));
                 gz.finish();
             } else {
-                metrics::render_chunks(&server.registry, accept.as_deref(), send);
+                produce(&mut send);
             }
         });
         let chunks = futures::stream::unfold(rx, |mut rx| async move {
@@ -223,6 +282,45 @@ impl Server {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         resp
+    }
+}
+
+/// An `io::Write` that hands what is written to a sink in chunks of about
+/// [`metrics::CHUNK`] bytes (the board's JSON, serialized as it streams).
+struct ChunkWriter<'a> {
+    buf: Vec<u8>,
+    sink: &'a mut dyn FnMut(Bytes) -> bool,
+}
+
+impl<'a> ChunkWriter<'a> {
+    fn new(sink: &'a mut dyn FnMut(Bytes) -> bool) -> Self {
+        Self {
+            buf: Vec::with_capacity(metrics::CHUNK),
+            sink,
+        }
+    }
+
+    /// Sends what is buffered; false once the client went away.
+    fn flush_chunk(&mut self) -> bool {
+        if self.buf.is_empty() {
+            return true;
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(metrics::CHUNK));
+        (self.sink)(Bytes::from(chunk))
+    }
+}
+
+impl std::io::Write for ChunkWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= metrics::CHUNK && !self.flush_chunk() {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -316,6 +414,8 @@ mod tests {
             web: WebConfig::default(),
             scrapes: Some(Arc::new(Semaphore::new(scrapes))),
             probes_only: false,
+            board: true,
+            slo_threshold_secs: 900,
         })
     }
 
@@ -329,11 +429,11 @@ mod tests {
             .try_acquire_owned()
             .expect("the only permit");
         assert_eq!(
-            s.clone().scrape(None, false).await.status(),
+            s.clone().scrape(None, false).status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
         drop(held);
-        let ok = s.clone().scrape(None, false).await;
+        let ok = s.clone().scrape(None, false);
         assert_eq!(ok.status(), StatusCode::OK);
         assert_eq!(ok.headers()[CONTENT_TYPE], metrics::TEXT_004);
     }
@@ -342,7 +442,9 @@ mod tests {
     fn the_probe_listener_knows_only_the_probes() {
         let mut s = Arc::try_unwrap(server(1)).ok().expect("sole owner");
         assert!(s.known("/metrics") && s.known("/") && s.known("/readyz"));
+        assert!(s.known(ROLLOUTS_API));
         s.probes_only = true;
+        assert!(!s.known(ROLLOUTS_API));
         assert!(!s.known("/metrics") && !s.known("/") && s.known("/healthz") && s.known("/readyz"));
     }
 }

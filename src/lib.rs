@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod board;
 pub mod cli;
 pub mod compress;
 pub mod decode;

@@ -259,6 +259,8 @@ async fn run(args: Args) -> Result<()> {
         web: web.clone(),
         scrapes: scrapes.clone(),
         probes_only: false,
+        board: !args.disable_board,
+        slo_threshold_secs: args.slo_thresholds().into_iter().min().unwrap_or(900),
     });
     let mut servers = vec![tokio::spawn(http::serve(listener, server, stopped.clone()))];
     if let Some(probes) = probe_listener {
@@ -269,6 +271,8 @@ async fn run(args: Args) -> Result<()> {
             web: WebConfig::default(),
             scrapes,
             probes_only: true,
+            board: false,
+            slo_threshold_secs: 0,
         });
         servers.push(tokio::spawn(http::serve(probes, server, stopped)));
     }

@@ -529,48 +529,9 @@ fn bad_flags_and_a_missing_kubeconfig_exit_with_one_clear_line_without_colour_co
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_shows_the_seed_case_within_a_minute() {
-    let mut child = Command::new(binary())
-        .args([
-            "--demo",
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--log.format",
-            "json",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start --demo");
-    let stderr = child.stderr.take().expect("stderr");
     // Stopped however the test ends, a failed assertion included.
-    let _child = KillOnDrop(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    let started = Instant::now();
-    let addr: std::net::SocketAddr = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the demo logs its address");
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if v["fields"]["message"] == "kube-rollout-exporter started" {
-            break v["fields"]["listen"]
-                .as_str()
-                .expect("listen")
-                .parse()
-                .expect("addr");
-        }
-    };
+    let demo = Exporter::demo(&[]);
+    let (addr, started) = (demo.addr, Instant::now());
     let draining = wait_metrics(addr, "shop/web draining", MINUTE, |s| {
         phase(s, WEB) == Some("draining")
     })
@@ -608,15 +569,5 @@ async fn the_demo_shows_the_seed_case_within_a_minute() {
             Some(1.0),
             "{kind} {namespace}/{workload} exported"
         );
-    }
-}
-
-/// A child process killed and reaped when dropped.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }

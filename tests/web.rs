@@ -206,6 +206,15 @@ async fn tls_with_client_certificates_and_a_plain_probe_listener() {
         "the API server is down"
     );
     assert_eq!(http::get(probe, "/metrics", "*/*").await.status, 404);
+    // The board is served over TLS only, never on the probe listener.
+    let (status, board) = tls_get(e.addr, client_config(&pki, Some(&pki.client)), "/")
+        .await
+        .expect("the board over TLS");
+    assert_eq!(status, 200);
+    assert!(board.contains("id=\"board\""), "{board}");
+    for path in ["/", "/api/v1/rollouts"] {
+        assert_eq!(http::get(probe, path, "*/*").await.status, 404, "{path}");
+    }
 }
 
 /// The probe listener's address, from the exporter's start log line.
@@ -266,6 +275,21 @@ async fn basic_auth_rejects_a_wrong_password() {
     .await;
     assert_eq!(right.status, 200);
     assert!(String::from_utf8_lossy(&right.body).contains("kube_rollout_exporter_build_info"));
+    // The board and its JSON are behind the same authentication.
+    for path in ["/", "/api/v1/rollouts"] {
+        assert_eq!(
+            http::get_with(e.addr, path, &[]).await.status,
+            401,
+            "{path}"
+        );
+        let right = http::get_with(
+            e.addr,
+            path,
+            &[("authorization", &basic("prometheus", "correct horse"))],
+        )
+        .await;
+        assert_eq!(right.status, 200, "{path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -67,3 +67,7 @@ fn encode(
     rollout::encode(e, &snap.workloads, per_namespace)?;
     exporter::encode(e, snap, process)
 }
+
+/// A complete Deployment's metric values, for the tests of what reads them (the board's too).
+#[cfg(test)]
+pub(crate) use rollout::tests::workload as example_workload;

@@ -416,7 +416,7 @@ fn summed_per_namespace(workloads: &[WorkloadMetrics]) -> Vec<WorkloadMetrics> {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::{RevisionInfo, UpdateStrategy, WorkloadKey, bucket_bounds};
 
@@ -455,6 +455,8 @@ pub(super) mod tests {
                 revision: Some(1),
                 images: format!("registry.example/{name}:1.0"),
             }),
+            new_pods: Some((3, 3)),
+            last_rollout: None,
         }
     }
 

@@ -52,7 +52,7 @@ pub use inputs::{
     WorkloadKind, joined_images,
 };
 pub use rollout::{Milestone, Phase, Rollout, RolloutState};
-pub use snapshot::{ModelStats, RevisionInfo, WorkloadMetrics};
+pub use snapshot::{CompletedRollout, ModelStats, RevisionInfo, WorkloadMetrics};
 pub use stuck::{
     NodeHealth, OverdueNotice, PodInspection, PodRef, REFRESH_SECS, StuckReason, StuckWork,
 };

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use super::namespace::{Parts, RsOwner, Termination};
 use super::stuck::{Stuck, StuckReason};
 use super::workload::{Object, Workload};
-use super::{Histogram, Model, Phase, Timestamp, UpdateStrategy, WorkloadKey, WorkloadKind};
+use super::{
+    Histogram, Model, Phase, RolloutState, Timestamp, UpdateStrategy, WorkloadKey, WorkloadKind,
+};
 
 /// Every metric value of one workload at one instant (the `kube_rollout_*` families).
 ///
@@ -65,6 +67,23 @@ pub struct WorkloadMetrics {
     pub grace_exhausted_total: u64,
     /// `kube_rollout_revision_info`, while the object is known.
     pub revision_info: Option<RevisionInfo>,
+    /// New pods ready and wanted (see `Object::new_pods`), while the object is known: the
+    /// board's "new pods N/M", not a metric.
+    pub new_pods: Option<(i32, i32)>,
+    /// The last rollout, once complete: the board's recent completions, not a metric.
+    pub last_rollout: Option<CompletedRollout>,
+}
+
+/// A completed rollout's milestones, as the board shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CompletedRollout {
+    /// When it completed (receive time, Unix seconds).
+    pub completed_at: f64,
+    /// Start to ready, start to complete, ready to complete; `None` where the start or the ready
+    /// time is unknown.
+    pub ready_seconds: Option<f64>,
+    pub complete_seconds: Option<f64>,
+    pub drain_tail_seconds: Option<f64>,
 }
 
 /// What identifies a workload's current template: its revision and its containers' images.
@@ -256,7 +275,23 @@ fn metrics(
             revision: w.revision,
             images: o.images().to_string(),
         }),
+        new_pods: object.map(Object::new_pods),
+        last_rollout: w.rollout.as_ref().and_then(completed),
     }
+}
+
+/// A rollout's milestones once it is complete.
+fn completed(r: &super::Rollout) -> Option<CompletedRollout> {
+    let RolloutState::Complete(done) = r.state else {
+        return None;
+    };
+    let ready = r.ready.time();
+    Some(CompletedRollout {
+        completed_at: done.as_secs_f64(),
+        ready_seconds: r.start.zip(ready).map(|(s, t)| t.seconds_since(s).max(0.0)),
+        complete_seconds: r.start.map(|s| done.seconds_since(s).max(0.0)),
+        drain_tail_seconds: ready.map(|t| done.seconds_since(t).max(0.0)),
+    })
 }
 
 /// The phase of workload `w` with `terminating` pods (`kube_rollout_phase`): the first that

@@ -83,6 +83,27 @@ impl Object {
         }
     }
 
+    /// New pods ready, of those wanted, from the object's status as kubectl reads it: a
+    /// Deployment's updated replicas that are available of `spec.replicas`; a StatefulSet's
+    /// updated replicas (ready in order) of the replicas above its partition; a DaemonSet's
+    /// updated pods that are available of the desired ones.
+    pub fn new_pods(&self) -> (i32, i32) {
+        match self {
+            Object::Deployment(d) => (
+                d.updated_replicas.min(d.available_replicas),
+                d.spec_replicas,
+            ),
+            Object::StatefulSet(s) => (
+                s.updated_replicas.min(s.ready_replicas),
+                (s.spec_replicas - self.partition().unwrap_or(0)).max(0),
+            ),
+            Object::DaemonSet(d) => (
+                d.updated_number_scheduled.min(d.number_available),
+                d.desired_number_scheduled,
+            ),
+        }
+    }
+
     /// A paused Deployment starts nothing until it is resumed.
     pub fn paused(&self) -> bool {
         matches!(self, Object::Deployment(d) if d.paused)

@@ -34,9 +34,21 @@ impl Exporter {
     /// Starts the exporter on an ephemeral loopback port with `kubeconfig` and extra flags, and
     /// waits (at most 20 s) for it to log the address it listens on.
     pub fn start(kubeconfig: &Path, extra: &[&str]) -> Self {
+        let kubeconfig = kubeconfig.to_string_lossy();
+        let mut args = vec!["--kubeconfig", &kubeconfig];
+        args.extend_from_slice(extra);
+        Self::run(&args)
+    }
+
+    /// Starts `--demo` (the built-in simulated cluster) with extra flags, as [`Self::start`].
+    pub fn demo(extra: &[&str]) -> Self {
+        let mut args = vec!["--demo"];
+        args.extend_from_slice(extra);
+        Self::run(&args)
+    }
+
+    fn run(args: &[&str]) -> Self {
         let mut child = Command::new(binary())
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
             .args([
                 "--web.listen-address",
                 "127.0.0.1:0",
@@ -45,7 +57,7 @@ impl Exporter {
                 "--log.level",
                 "debug",
             ])
-            .args(extra)
+            .args(args)
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
