@@ -4,8 +4,9 @@
 //! The seed case comes first: `shop/web` rolls out 5 s after start with 8 s drains, so within a
 //! minute the metrics show a rollout ready while its old pods drain, then complete. After that a
 //! rollout starts every 15-40 s on a random workload (four Deployments, a StatefulSet whose pods
-//! drain for 25 s one at a time, a DaemonSet on three nodes), and now and then a pod is held by a
-//! finalizer so its termination goes overdue, until the finalizer is removed 90 s later.
+//! drain for 25 s one at a time, a DaemonSet on three nodes), and now and then a pod is held so its
+//! termination goes overdue, for 90 s: by a finalizer (reason `finalizers`), or by a process
+//! that cannot be killed (reason `still_running`).
 
 use std::time::Duration;
 
@@ -100,7 +101,9 @@ pub async fn run_scenario(sim: &SimCluster) {
     let mut version = 2u64;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let mut next = Some(0usize);
-    let mut held: Option<(String, String, tokio::time::Instant)> = None;
+    // The held pod: namespace, name, since when, and whether by a finalizer.
+    let mut held: Option<(String, String, tokio::time::Instant, bool)> = None;
+    let mut holds = 0u64;
     loop {
         let i = next
             .take()
@@ -118,12 +121,22 @@ pub async fn run_scenario(sim: &SimCluster) {
                             .is_some_and(|n| n.starts_with(&format!("{name}-")))
                 });
                 if let Some(pod) = pod.and_then(|p| p.metadata.name.clone()) {
-                    match sim.add_finalizer(namespace, &pod, "demo.kube-rollout-exporter/hold") {
+                    // Alternately a finalizer nobody removes and a process that ignores its kill.
+                    holds += 1;
+                    let finalizer = holds % 2 == 1;
+                    let (how, result) = if finalizer {
+                        let f = "demo.kube-rollout-exporter/hold";
+                        ("a finalizer", sim.add_finalizer(namespace, &pod, f))
+                    } else {
+                        ("an unkillable process", sim.make_pod_unkillable(namespace, &pod))
+                    };
+                    match result {
                         Ok(()) => {
-                            info!(%namespace, %pod, "demo: holding a pod with a finalizer");
-                            held = Some((namespace.clone(), pod, tokio::time::Instant::now()));
+                            info!(%namespace, %pod, "demo: holding a pod with {how}");
+                            let since = tokio::time::Instant::now();
+                            held = Some((namespace.clone(), pod, since, finalizer));
                         }
-                        Err(e) => warn!(error = %e, "demo: could not add a finalizer"),
+                        Err(e) => warn!(error = %e, "demo: could not hold a pod with {how}"),
                     }
                 }
             }
@@ -138,11 +151,16 @@ pub async fn run_scenario(sim: &SimCluster) {
         }
         let pause = Duration::from_secs(15 + rng.next(26));
         tokio::time::sleep(pause).await;
-        if let Some((ns, name, since)) = &held
+        if let Some((ns, name, since, finalizer)) = &held
             && since.elapsed() >= Duration::from_secs(90)
         {
-            if let Err(e) = sim.remove_finalizers(ns, name) {
-                warn!(error = %e, "demo: could not remove a finalizer");
+            let released = if *finalizer {
+                sim.remove_finalizers(ns, name)
+            } else {
+                sim.make_pod_killable(ns, name)
+            };
+            if let Err(e) = released {
+                warn!(error = %e, "demo: could not release a held pod");
             }
             info!(namespace = %ns, pod = %name, "demo: released the held pod");
             held = None;
