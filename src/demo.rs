@@ -128,7 +128,10 @@ pub async fn run_scenario(sim: &SimCluster) {
                         let f = "demo.kube-rollout-exporter/hold";
                         ("a finalizer", sim.add_finalizer(namespace, &pod, f))
                     } else {
-                        ("an unkillable process", sim.make_pod_unkillable(namespace, &pod))
+                        (
+                            "an unkillable process",
+                            sim.make_pod_unkillable(namespace, &pod),
+                        )
                     };
                     match result {
                         Ok(()) => {

@@ -586,6 +586,7 @@ async fn run(options: &Options, exporter: &Path, report: &mut Report) {
             let (bulk, floor) = churn_phase(options, &sim, bulk, &exp, rss_sync, report).await;
             let bulk = burst_phase(options, &sim, bulk, &exp, floor, report).await;
             scrape_phase(options, &exp, &spec, report).await;
+            board_phase(&exp, &spec, report).await;
             let bulk = scrape_during_churn(options, &sim, bulk, &exp, report).await;
             bytes_phase(options, &sim, bulk, &exp, pods, report).await
         } else {
@@ -963,6 +964,47 @@ async fn scrape_phase(options: &Options, exp: &Proc, spec: &BulkSpec, report: &m
                 "not growing with the output: {}",
                 met((growth as f64) < 0.1 * last_body.len() as f64)
             ),
+        );
+    }
+}
+
+/// The board over the whole cluster: the page (200 rows per section by default) and the JSON of
+/// every row (`limit=10000`), plain and gzipped; CPU and wall time of one request each.
+async fn board_phase(exp: &Proc, spec: &BulkSpec, report: &mut Report) {
+    let workloads = spec.deployments + spec.statefulsets + spec.daemonsets;
+    for (what, path, gzip) in [
+        ("board page", "/", false),
+        (
+            "board JSON, every row",
+            "/api/v1/rollouts?limit=10000",
+            false,
+        ),
+        (
+            "board JSON, every row, gzip",
+            "/api/v1/rollouts?limit=10000",
+            true,
+        ),
+    ] {
+        let mut headers = vec![("accept", "*/*")];
+        if gzip {
+            headers.push(("accept-encoding", "gzip"));
+        }
+        exp.wait_idle(Duration::from_millis(300), Duration::from_secs(30))
+            .await;
+        let cpu0 = exp.cpu();
+        let t = Instant::now();
+        let (status, body, _) = client::get_with(exp.addr, path, &headers)
+            .await
+            .unwrap_or_default();
+        let wall = t.elapsed().as_secs_f64();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let cpu = exp.cpu() - cpu0;
+        assert_eq!(status, 200, "{path}");
+        report.add(
+            format!("{what}: wall / CPU"),
+            format!("{wall:.3} s / {cpu:.2} s"),
+            format!("{} sent; {workloads} workloads", mib(body.len() as u64)),
+            "",
         );
     }
 }

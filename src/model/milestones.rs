@@ -3,9 +3,11 @@
 //! kubectl's test of the kind; complete: ready and every pod of every other revision gone or a
 //! finished leftover), and its recovery from the initial lists after an exporter (re)start.
 
+use std::collections::BTreeMap;
+
 use super::namespace::{Map, revision_slot};
 use super::namespace::{Name, Namespace, Parts, PodRecord, RsSlot, Workloads, observe};
-use super::workload::{GenerationRise, Object, Workload};
+use super::workload::{GenerationRise, Object, RevisionRecord, Workload};
 use super::{
     Ctx, Milestone, ModelConfig, ModelStats, REASON_NEW_RS_AVAILABLE, REASON_PAUSED, Rollout,
     RolloutState, TemplateHash, Timestamp, Timing, Uid, WorkloadKind,
@@ -36,8 +38,18 @@ fn name_id(name: &str) -> u64 {
 /// that whole name; a DaemonSet's ControllerRevision with the highest `revision`, whose pods'
 /// label holds its hash label.
 fn update_of(name: &str, w: &Workload) -> Option<Update> {
-    let newest_created = w.revisions.values().filter_map(|r| r.created).max();
-    match w.object.as_ref()? {
+    update_in(name, w.object.as_ref(), &w.revisions)
+}
+
+/// [`update_of`] from the two fields it reads, so a caller holding the workload's rollout
+/// mutably can still ask (its slot name is a new string: ask only when it is needed).
+fn update_in(
+    name: &str,
+    object: Option<&Object>,
+    revisions: &BTreeMap<Name, RevisionRecord>,
+) -> Option<Update> {
+    let newest_created = revisions.values().filter_map(|r| r.created).max();
+    match object? {
         Object::Deployment(d) => d.revision.map(|r| Update {
             id: r,
             number: Some(r),
@@ -47,7 +59,7 @@ fn update_of(name: &str, w: &Workload) -> Option<Update> {
         }),
         Object::StatefulSet(s) => {
             let update = s.update_revision.as_deref()?;
-            let record = w.revisions.get(update);
+            let record = revisions.get(update);
             Some(Update {
                 id: name_id(update),
                 number: record.and_then(|r| u64::try_from(r.revision).ok()),
@@ -57,7 +69,7 @@ fn update_of(name: &str, w: &Workload) -> Option<Update> {
             })
         }
         Object::DaemonSet(_) => {
-            let (cr, record) = w.revisions.iter().max_by_key(|(_, r)| r.revision)?;
+            let (cr, record) = revisions.iter().max_by_key(|(_, r)| r.revision)?;
             let hash = record.hash.as_deref()?;
             Some(Update {
                 id: name_id(cr),
@@ -313,7 +325,6 @@ fn evaluate_workload(
     };
     let passes = obj.passes_ready_test();
     let partition = obj.partition();
-    let update = update_of(name, w);
     let Some(rollout) = w.rollout.as_mut().filter(|r| r.in_flight()) else {
         return;
     };
@@ -335,7 +346,9 @@ fn evaluate_workload(
         return;
     }
     // Never conclude from one watch alone: the update revision must be known, and every pod of
-    // every other revision must be gone or a finished leftover.
+    // every other revision must be gone or a finished leftover. Asked only now: most events
+    // find no rollout in flight, or one not ready yet.
+    let update = update_in(name, w.object.as_ref(), &w.revisions);
     let Some(current) = current_slot(kind, w.object.as_ref(), update, &w.replicasets, slots) else {
         return;
     };
