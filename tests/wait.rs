@@ -929,3 +929,37 @@ async fn a_rollout_superseded_while_waiting_is_followed_to_the_newest() {
         d.stdout
     );
 }
+
+/// The workload can be read but its pods cannot (a Role without pods): the refused list fails at
+/// once too, naming what was refused, instead of being retried until the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_watch_refused_fails_at_once_naming_it() {
+    let c = Cluster::steady(
+        "wait-forbidden-pods",
+        &[SimDeployment::new("shop", "web")],
+        STEADY_WITHIN,
+    )
+    .await;
+    c.sim.endpoint().faults().deny(kube_sim::Kind::Pod);
+    let started = Instant::now();
+    let d = Wait::start(
+        &c.kubeconfig(),
+        &["deploy/web", "-n", "shop", "--timeout", "60s", "-o", "json"],
+    )
+    .done(MINUTE)
+    .await;
+    assert_eq!(d.code, 1, "{}", d.stderr);
+    assert!(
+        d.ended.duration_since(started) < Duration::from_secs(20),
+        "no retrying until the 60 s timeout"
+    );
+    assert!(
+        d.stderr.contains("refused by the API server")
+            && d.stderr.contains("pods was refused (403)"),
+        "{}",
+        d.stderr
+    );
+    let doc: Value = serde_json::from_str(&d.stdout).expect("one JSON document");
+    validate(&doc);
+    assert!(doc.to_string().contains("\"forbidden\""), "{doc}");
+}

@@ -16,7 +16,9 @@ use kube::api::{Api, ListParams};
 use thiserror::Error;
 
 use super::decide::{self, Failure, Goal, Notes, Status, Tracker};
-use crate::model::{Change, Event, Model, ModelConfig, Timestamp, Uid, WorkloadKey, WorkloadKind};
+use crate::model::{
+    Change, Event, Model, ModelConfig, Resource, Timestamp, Uid, WorkloadKey, WorkloadKind,
+};
 use crate::shared::{self, Shared};
 use crate::watch::{self, WorkloadWatch};
 
@@ -129,6 +131,13 @@ pub async fn run(client: Client, req: Request) -> Result<Outcome, WaitError> {
         let now = shared::now();
         for f in &mut followed {
             let Some(shared) = &f.shared else { continue };
+            // A list or watch refused later (pods not granted, say) fails as the first GET
+            // does: retrying cannot help.
+            if !f.tracker.status.is_done()
+                && let Some(why) = refused(shared)
+            {
+                f.tracker.status = Status::Failed(Failure::Forbidden(why), now);
+            }
             let view = shared.view(&f.tracker.key);
             let notes = f.notes.lock().unwrap_or_else(PoisonError::into_inner);
             f.tracker.update(view, &notes, now, deadline);
@@ -188,6 +197,18 @@ pub async fn run(client: Client, req: Request) -> Result<Outcome, WaitError> {
     stdout.flush()?;
     let (code, message) = decide::verdict(&trackers, &notes, now, req.timeout_secs);
     Ok(Outcome { code, message })
+}
+
+/// The first list or watch of a workload's watches that the API server refused (401, 403).
+fn refused(shared: &Shared) -> Option<String> {
+    Resource::ALL.into_iter().find_map(|r| {
+        let counts = shared.watch_stats(r).counts();
+        counts
+            .requests
+            .iter()
+            .find(|((_, code), n)| matches!(code, 401 | 403) && *n > 0)
+            .map(|((verb, code), _)| format!("the {verb} of {} was refused ({code})", r.as_str()))
+    })
 }
 
 /// A workload found, or why it cannot be followed.
