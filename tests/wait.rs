@@ -845,49 +845,6 @@ async fn an_api_server_that_never_answers_fails_at_the_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_permission_fails_at_once_saying_what_wait_needs() {
-    let c = Cluster::steady(
-        "wait-forbidden",
-        &[SimDeployment::new("shop", "web")],
-        STEADY_WITHIN,
-    )
-    .await;
-    c.sim.endpoint().faults().set(|f| {
-        f.error = Some(kube_sim::ErrorFault {
-            code: 403,
-            retry_after: None,
-            remaining: u32::MAX,
-        })
-    });
-    let started = Instant::now();
-    let d = Wait::start(
-        &c.kubeconfig(),
-        &["deploy/web", "-n", "shop", "--timeout", "60s", "-o", "json"],
-    )
-    .done(MINUTE)
-    .await;
-    assert_eq!(d.code, 1, "{}", d.stderr);
-    assert!(
-        d.ended.duration_since(started) < Duration::from_secs(20),
-        "no retrying until the 60 s timeout"
-    );
-    assert_eq!(d.stderr.lines().count(), 1, "{}", d.stderr);
-    assert!(
-        d.stderr.contains("refused by the API server") && d.stderr.contains("(403)"),
-        "{}",
-        d.stderr
-    );
-    assert!(
-        d.stderr.contains("get, list and watch"),
-        "says what to grant: {}",
-        d.stderr
-    );
-    let doc: Value = serde_json::from_str(&d.stdout).expect("one JSON document");
-    validate(&doc);
-    assert!(doc.to_string().contains("\"forbidden\""), "{doc}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rollout_superseded_while_waiting_is_followed_to_the_newest() {
     let c = Cluster::steady(
         "wait-superseded",
@@ -930,17 +887,11 @@ async fn a_rollout_superseded_while_waiting_is_followed_to_the_newest() {
     );
 }
 
-/// The workload can be read but its pods cannot (a Role without pods): the refused list fails at
-/// once too, naming what was refused, instead of being retried until the timeout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_later_watch_refused_fails_at_once_naming_it() {
-    let c = Cluster::steady(
-        "wait-forbidden-pods",
-        &[SimDeployment::new("shop", "web")],
-        STEADY_WITHIN,
-    )
-    .await;
-    c.sim.endpoint().faults().deny(kube_sim::Kind::Pod);
+/// `wait deploy/web` on a cluster where `deny` makes the API server refuse something: exit 1
+/// at once (not after the 60 s timeout), one line on stderr with `says`, JSON reason `forbidden`.
+async fn refused_at_once(tag: &str, deny: impl Fn(&Cluster), says: &[&str]) {
+    let c = Cluster::steady(tag, &[SimDeployment::new("shop", "web")], STEADY_WITHIN).await;
+    deny(&c);
     let started = Instant::now();
     let d = Wait::start(
         &c.kubeconfig(),
@@ -953,13 +904,35 @@ async fn a_later_watch_refused_fails_at_once_naming_it() {
         d.ended.duration_since(started) < Duration::from_secs(20),
         "no retrying until the 60 s timeout"
     );
-    assert!(
-        d.stderr.contains("refused by the API server")
-            && d.stderr.contains("pods was refused (403)"),
-        "{}",
-        d.stderr
-    );
+    assert_eq!(d.stderr.lines().count(), 1, "{}", d.stderr);
+    for words in says {
+        assert!(d.stderr.contains(words), "says {words:?}: {}", d.stderr);
+    }
     let doc: Value = serde_json::from_str(&d.stdout).expect("one JSON document");
     validate(&doc);
     assert!(doc.to_string().contains("\"forbidden\""), "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_permission_fails_at_once_saying_what_wait_needs() {
+    let deny_all = |c: &Cluster| {
+        c.sim.endpoint().faults().set(|f| {
+            f.error = Some(kube_sim::ErrorFault {
+                code: 403,
+                retry_after: None,
+                remaining: u32::MAX,
+            })
+        })
+    };
+    let says = ["refused by the API server", "(403)", "get, list and watch"];
+    refused_at_once("wait-forbidden", deny_all, &says).await;
+}
+
+/// The workload can be read but its pods cannot (a Role without pods): the refused list fails
+/// at once too, naming what was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_later_watch_refused_fails_at_once_naming_it() {
+    let deny_pods = |c: &Cluster| c.sim.endpoint().faults().deny(kube_sim::Kind::Pod);
+    let says = ["refused by the API server", "pods was refused (403)"];
+    refused_at_once("wait-forbidden-pods", deny_pods, &says).await;
 }
