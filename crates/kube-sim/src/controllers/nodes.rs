@@ -84,6 +84,24 @@ pub(super) fn selects(selector: Option<&BTreeMap<String, String>>, node: &Node) 
     })
 }
 
+/// A node condition as the kubelet first writes it, heartbeat and transition at `t`.
+fn node_condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    t: &Time,
+) -> NodeCondition {
+    NodeCondition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_heartbeat_time: Some(t.clone()),
+        last_transition_time: Some(t.clone()),
+    }
+}
+
 /// The node a pod is bound to, or, for an unscheduled DaemonSet pod, the one its node affinity
 /// names (`matchFields metadata.name In [node]`, as the DaemonSet controller writes it).
 pub(super) fn target_node(pod: &Pod) -> Option<String> {
@@ -121,13 +139,8 @@ pub fn node_object(
     ]);
     all_labels.extend(labels.clone());
     let t = Time(clock::now_timestamp(now));
-    let condition = |type_: &str, status: &str, reason: &str, message: &str| NodeCondition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: Some(reason.into()),
-        message: Some(message.into()),
-        last_heartbeat_time: Some(t.clone()),
-        last_transition_time: Some(t.clone()),
+    let condition = |type_: &str, status: &str, reason: &str, message: &str| {
+        node_condition(type_, status, reason, message, &t)
     };
     let resources = BTreeMap::from([
         ("cpu".to_string(), Quantity("8".into())),
@@ -310,14 +323,7 @@ fn apply_readiness(node: &mut Node, readiness: NodeReadiness, now: f64) -> bool 
                 c.reason = Some(reason.into());
                 c.message = Some(message.into());
             }
-            None => conditions.push(NodeCondition {
-                type_: type_.into(),
-                status: status.into(),
-                reason: Some(reason.into()),
-                message: Some(message.into()),
-                last_heartbeat_time: Some(t.clone()),
-                last_transition_time: Some(t.clone()),
-            }),
+            None => conditions.push(node_condition(type_, status, reason, message, &t)),
         }
         changed = true;
     }
