@@ -220,7 +220,10 @@ fn runbook_links_within_the_page_resolve() {
         );
         links += 1;
     }
-    assert!(links > 0, "the stuck reasons are linked from their alert's section");
+    assert!(
+        links > 0,
+        "the stuck reasons are linked from their alert's section"
+    );
 }
 
 #[test]
