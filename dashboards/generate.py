@@ -668,7 +668,7 @@ def workload():
         "The rollout phase over time: progressing (not ready), draining (ready, old pods "
         "remain), complete; waiting (StatefulSets and DaemonSets with OnDelete: nothing "
         "terminating or unready, the old pods wait for people to delete them); paused and "
-        "stalled (Deployments). Annotations mark rollout starts and completions.",
+        "stalled (Deployments). Annotations mark rollout starts, ready and completions, with revision and images.",
         defaults={
             "color": {"mode": "thresholds"},
             "thresholds": thresholds("green"),
@@ -835,7 +835,7 @@ def workload():
         WORKLOAD_UID, "Kubernetes / Rollouts / Workload",
         "One workload's rollouts (Deployment, StatefulSet or DaemonSet): phase timeline, update "
         "strategy and partition, age, terminations (heatmap, stuck pods), time to ready and "
-        "complete, drain tail; annotations mark rollout starts and completions.",
+        "complete, drain tail; annotations mark rollout starts, ready and completions with their revision and images.",
         WORKLOAD_VARIABLES, L.panels, enable_annotations=True,
     )
 
