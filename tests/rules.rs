@@ -289,6 +289,10 @@ fn generator_parameters_give_valid_rules() {
             "job=\"rollouts\",namespace=\"monitoring\"",
             "--rollout-too-long-seconds",
             "3600",
+            "--grace-exhausted-ratio",
+            "0.8",
+            "--grace-exhausted-min-terminations",
+            "10",
         ],
     );
     let files = yaml_files(&dir);
@@ -308,6 +312,9 @@ fn generator_parameters_give_valid_rules() {
         "(kube_rollout_in_progress_seconds) > 3600",
         "longer than 1h.",
         "took longer than 10m",
+        "namespace_workload:kube_rollout_pod_termination_grace_exhausted:ratio1h >= 0.8",
+        "* 3600 >= 10",
+        "(at least 10 terminations)",
     ] {
         assert!(text.contains(expected), "generated rules lack {expected:?}");
     }
