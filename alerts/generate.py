@@ -66,6 +66,12 @@ DEFAULTS = {
     "slow_termination_floor_seconds": 60,
     "slow_termination_min_recent": 3,
     "slow_termination_min_baseline": 20,
+    # KubeRolloutGracePeriodExhausted (a ticket): at least `ratio` of the last hour's terminations
+    # lasted their whole grace period, with at least `min_terminations` terminations in that hour,
+    # for `for`.
+    "grace_exhausted_ratio": 0.5,
+    "grace_exhausted_min_terminations": 5,
+    "grace_exhausted_for": "15m",
 }
 
 FILES = ("kube-rollout-rules.yaml", "kube-rollout-alerts.yaml", "kube-rollout-slo.yaml")
@@ -114,6 +120,19 @@ def runbook(cfg, alert):
 
 
 WL = "{{ $labels.workload_type }} {{ $labels.namespace }}/{{ $labels.workload }}"
+
+# The stuck reasons of an alert's workload, read at each evaluation from the by-reason gauge:
+# "finalizers: 1, node_lost: 2" (sorted by reason), or "none reported" when the exporter exports
+# no by-reason series (an exporter from before reasons). A Go template around Prometheus' `query`
+# function; %q quotes the label values as PromQL strings.
+REASONS = (
+    '{{ with query (printf "max by (reason) (kube_rollout_terminating_pods_overdue_by_reason'
+    '{namespace=%q, workload=%q, workload_type=%q})" $labels.namespace $labels.workload '
+    '$labels.workload_type) }}'
+    '{{ range $i, $r := sortByLabel "reason" . }}{{ if $i }}, {{ end }}'
+    '{{ $r.Labels.reason }}: {{ printf "%.0f" $r.Value }}{{ end }}'
+    '{{ else }}none reported{{ end }}'
+)
 
 
 def max_by_workload(metric):
@@ -171,7 +190,59 @@ def recording_rules(cfg):
                         ),
                         "labels": {"quantile": q},
                     })
+    rules += grace_exhausted_rules()
     return [{"name": "kube-rollout.rules", "rules": rules}]
+
+
+GRACE_EXHAUSTED = "kube_rollout_pod_termination_grace_exhausted"
+EXHAUSTED_RATE_1H = f"namespace_workload:{GRACE_EXHAUSTED}:rate1h"
+EXHAUSTED_RATIO_1H = f"namespace_workload:{GRACE_EXHAUSTED}:ratio1h"
+TERMINATIONS_RATE_1H = (
+    'namespace_workload:kube_rollout_pod_termination_duration_seconds_bucket:rate1h{le="+Inf"}'
+)
+
+
+def grace_exhausted_rules():
+    """The share of the last hour's terminations that used up their grace period, per workload.
+
+    Terminations are counted by the termination histogram's +Inf bucket. With
+    --histograms.per-namespace that histogram has an empty workload label, so the counter is
+    also summed per namespace and kind under an empty workload name, only where such a
+    histogram exists: the ratio is then per namespace and kind, like the termination quantiles.
+    The counter exists from the first sync but the histogram only from its first observation,
+    whose increase a rate over the series' first samples misses: the ratio is capped at 1.
+    A window without terminations is 0/0 = NaN and has no series (`>= 0`).
+    """
+    return [
+        {
+            "comment": (
+                "Terminations that lasted their whole grace period, per second over the last hour;\n"
+                "per namespace and kind too where the histograms are (--histograms.per-namespace)."
+            ),
+            "record": EXHAUSTED_RATE_1H,
+            "expr": (
+                f"sum by ({WORKLOAD}) (rate({GRACE_EXHAUSTED}_total[1h]))\n"
+                f"or\n"
+                f"(\n"
+                f"  sum by (namespace, workload_type) (rate({GRACE_EXHAUSTED}_total[1h]))\n"
+                f"  and on (namespace, workload_type)\n"
+                f'  kube_rollout_pod_termination_duration_seconds_count{{workload=""}}\n'
+                f")"
+            ),
+        },
+        {
+            "comment": "Share of the last hour's terminations that used up their grace period.",
+            "record": EXHAUSTED_RATIO_1H,
+            "expr": (
+                f"clamp_max(\n"
+                f"  {EXHAUSTED_RATE_1H}\n"
+                f"  / on ({WORKLOAD})\n"
+                f"  {TERMINATIONS_RATE_1H},\n"
+                f"  1\n"
+                f") >= 0"
+            ),
+        },
+    ]
 
 
 def week_of_days(record, daily):
@@ -216,7 +287,37 @@ def workload_alerts(cfg):
                 "description": (
                     f"{WL} has had pods past their deletion deadline for more than "
                     f"{cfg['stuck_termination_for']}; the oldest deletion was requested "
-                    "{{ $value | humanizeDuration }} ago."
+                    "{{ $value | humanizeDuration }} ago. Overdue pods by reason: "
+                    f"{REASONS}."
+                ),
+                "reasons": REASONS,
+            },
+        },
+        {
+            "comment": (
+                "Most of the last hour's terminations lasted their whole grace period: killed\n"
+                "mid-drain (SIGTERM ignored, a preStop hook or drain longer than the grace) or stuck.\n"
+                "A ticket, not a page; a minimum count so that one pod does not open it."
+            ),
+            "alert": "KubeRolloutGracePeriodExhausted",
+            "expr": (
+                f"{EXHAUSTED_RATIO_1H} >= {number_text(cfg['grace_exhausted_ratio'])}\n"
+                f"and on ({WORKLOAD})\n"
+                f"{TERMINATIONS_RATE_1H} * 3600 >= {cfg['grace_exhausted_min_terminations']}"
+            ),
+            "for": cfg["grace_exhausted_for"],
+            "labels": {"severity": "warning"},
+            "annotations": {
+                "summary": "Pod terminations keep using up their grace period.",
+                "description": (
+                    f"{{{{ $value | humanizePercentage }}}} of the pod terminations of {WL} in the "
+                    "last hour lasted their whole grace period (at least "
+                    f"{cfg['grace_exhausted_min_terminations']} terminations): the pods were "
+                    "killed mid-drain or stuck. Grace period: {{ with query (printf "
+                    '"max(kube_rollout_termination_grace_period_seconds{namespace=%q, '
+                    'workload=%q, workload_type=%q})" $labels.namespace $labels.workload '
+                    "$labels.workload_type) }}{{ . | first | value | humanizeDuration }}"
+                    "{{ else }}unknown{{ end }}."
                 ),
             },
         },

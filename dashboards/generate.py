@@ -281,28 +281,70 @@ WORKLOAD_VARIABLES = [
 ]
 
 
-def timestamp_annotation(name, metric, color, enable):
-    """One annotation per distinct value of a Unix-time gauge, placed at that time."""
+# The workload's revision and images (kube_rollout_revision_info, one series per workload) as
+# labels of an annotation query's result, for its text.
+WITH_REVISION = (
+    f"* on ({BY}) group_left (revision, images)\n"
+    f"max by ({BY}, revision, images) (kube_rollout_revision_info{{{SEL}}})"
+)
+STARTED = "kube_rollout_last_started_timestamp_seconds"
+COMPLETED = "kube_rollout_last_completed_timestamp_seconds"
+READY_COUNT = "kube_rollout_duration_seconds_count"
+
+
+def annotation(name, expr, color, enable, value_is_time):
+    """Grafana makes an event of every step where a series has a value > 0, and merges a
+    series' events less than a step apart. With `useValueForTime` the value is the event's
+    time in milliseconds: a timestamp gauge sampled at every step is one event at its exact time."""
     return {
         "datasource": DS,
         "enable": enable,
-        "expr": f"max by ({BY}) ({metric}{{{SEL}}} > 0) * 1000",
+        "expr": expr,
         "iconColor": color,
         "name": name,
         "step": "1m",
-        "tagKeys": "namespace,workload_type,workload",
-        "textFormat": WL,
+        "tagKeys": "namespace,workload_type,workload,revision",
+        "textFormat": f"{WL}: revision {{{{revision}}}}, {{{{images}}}}",
         "titleFormat": name,
-        "useValueForTime": True,
+        "useValueForTime": value_is_time,
     }
 
 
 def annotations(enable):
+    """Rollout start, ready and complete, with the revision and images (dashboards/README.md,
+    "Annotations", explains each query)."""
+    started = (
+        f"max by ({BY}) ({STARTED}{{{SEL}}} > 0)\n"
+        f"{WITH_REVISION}\n"
+        f"* 1000"
+    )
+    # Only while the last completion is that of the last start: after the next start,
+    # revision_info names the new revision, which must not label the old completion.
+    complete = (
+        f"(\n"
+        f"  max by ({BY}) ({COMPLETED}{{{SEL}}} > 0)\n"
+        f"  >= on ({BY})\n"
+        f"  max by ({BY}) ({STARTED}{{{SEL}}})\n"
+        f")\n"
+        f"{WITH_REVISION}\n"
+        f"* 1000"
+    )
+    # Ready has no timestamp gauge: each ready observation adds 1 to the ready histogram's
+    # count. With --histograms.per-namespace that count has an empty workload label and no
+    # revision to join: the second part marks those per namespace and kind.
+    ready = (
+        f'max by ({BY}) (increase({READY_COUNT}{{{SEL}, milestone="ready"}}[$__rate_interval]) > 0)\n'
+        f"{WITH_REVISION}\n"
+        f"or\n"
+        f'label_replace(label_replace(\n'
+        f'  max by (namespace, workload_type) (increase({READY_COUNT}{{{SEL}, milestone="ready", workload=""}}[$__rate_interval]) > 0),\n'
+        f'  "revision", "unknown", "namespace", ".*"),\n'
+        f'  "images", "unknown (histograms per namespace)", "namespace", ".*")'
+    )
     return {"list": [
-        timestamp_annotation("Rollout started", "kube_rollout_last_started_timestamp_seconds",
-                             "blue", enable),
-        timestamp_annotation("Rollout complete", "kube_rollout_last_completed_timestamp_seconds",
-                             "green", enable),
+        annotation("Rollout started", started, "blue", enable, True),
+        annotation("Rollout ready", ready, "yellow", enable, False),
+        annotation("Rollout complete", complete, "green", enable, True),
     ]}
 
 
@@ -330,6 +372,24 @@ def dashboard(uid, title, description, variables, panels, enable_annotations):
         "version": 1,
         "weekStart": "",
     }
+
+
+# The informational table: grace period far above the p99 drain over 7 days. The second part
+# is for --histograms.per-namespace (quantiles with an empty workload label): the shortest grace
+# period of the namespace's workloads of that kind against their pooled p99.
+GRACE_FAR_ABOVE_FACTOR = 4
+GRACE = "kube_rollout_termination_grace_period_seconds"
+P99_7D = (f'namespace_workload:kube_rollout_pod_termination_duration_seconds:quantile7d'
+          f'{{{SEL}, quantile="0.99"}}')
+GRACE_FAR_ABOVE = (
+    f"max by ({BY}) ({GRACE}{{{SEL}}})\n"
+    f"> on ({BY}) {GRACE_FAR_ABOVE_FACTOR} *\n"
+    f"max by ({BY}) ({P99_7D})\n"
+    f"or\n"
+    f"min by (namespace, workload_type) ({GRACE}{{{SEL}}})\n"
+    f"> on (namespace, workload_type) {GRACE_FAR_ABOVE_FACTOR} *\n"
+    f"max by (namespace, workload_type) ({P99_7D[:-1]}, workload=\"\"}})"
+)
 
 
 # --- the overview ----------------------------------------------------------------------------------
@@ -406,6 +466,36 @@ def overview():
                  WL)),
         "Per workload, the time since the earliest deletion request of its terminating pods."),
         8, 8)
+    L.add(timeseries(
+        "Overdue pods by reason", "short",
+        targets((f"sum by (reason) (kube_rollout_terminating_pods_overdue_by_reason{{{SEL}}})",
+                 "{{reason}}")),
+        "Overdue pods of the selected workloads, stacked by why they are stuck: node_lost (the "
+        "node is NotReady or gone), finalizers (finished, held by finalizers), still_running "
+        "(node Ready, the kill or cleanup does not finish), unknown (not read yet, no permission "
+        "to read nodes, or --no-stuck-reasons). The runbook has a section per reason.",
+        stack=True), 8, 8)
+    L.add(table(
+        "Overdue pods by workload and reason", "short",
+        [target(f"max by ({BY}, reason) (kube_rollout_terminating_pods_overdue_by_reason{{{SEL}}})",
+                instant=True, fmt="table")],
+        {"Value": "overdue pods"}, {"overdue pods": "short"},
+        "Each workload with overdue pods, one row per stuck reason. Empty when nothing is stuck.",
+        sort="overdue pods", links=drilldown_link()), 8, 8)
+    L.add(table(
+        "Grace period far above drains (informational)", "s",
+        [target(GRACE_FAR_ABOVE, ref="A", instant=True, fmt="table"),
+         target(f"max by ({BY}) ({P99_7D})\nand on ({BY})\n(\n{GRACE_FAR_ABOVE}\n)",
+                ref="B", instant=True, fmt="table")],
+        {"Value #A": "grace period", "Value #B": "p99 drain, 7 days"},
+        {"grace period": "s", "p99 drain, 7 days": "s"},
+        f"Informational, not a problem and not alerting: workloads whose "
+        f"terminationGracePeriodSeconds is more than {GRACE_FAR_ABOVE_FACTOR} times their p99 "
+        "termination time of the last 7 days. A long grace costs nothing while pods exit on "
+        "SIGTERM, but a pod that hangs holds its rollout (and node drains) for the whole grace "
+        "before it is killed: a grace closer to the real drains bounds that. With "
+        "--histograms.per-namespace, per namespace and kind, with the shortest grace period.",
+        sort="grace period", links=drilldown_link()), 8, 8)
 
     L.row("Rollouts and durations")
     L.add(timeseries(
@@ -578,7 +668,7 @@ def workload():
         "The rollout phase over time: progressing (not ready), draining (ready, old pods "
         "remain), complete; waiting (StatefulSets and DaemonSets with OnDelete: nothing "
         "terminating or unready, the old pods wait for people to delete them); paused and "
-        "stalled (Deployments). Annotations mark rollout starts and completions.",
+        "stalled (Deployments). Annotations mark rollout starts, ready and completions, with revision and images.",
         defaults={
             "color": {"mode": "thresholds"},
             "thresholds": thresholds("green"),
@@ -672,6 +762,39 @@ def workload():
         ),
         "The comparison KubeRolloutPodTerminationsSlow makes: the p90 termination time of the "
         "last hour against that of the last 7 days."), 12, 8)
+    L.add(timeseries(
+        "Overdue pods by reason", "short",
+        targets((f"sum by ({BY}, reason) (kube_rollout_terminating_pods_overdue_by_reason{{{SEL}}})",
+                 "{{workload_type}}/{{workload}} {{reason}}")),
+        "Overdue pods stacked by why they are stuck: node_lost, finalizers, still_running, "
+        "unknown (see the runbook of KubeRolloutPodsStuckTerminating, a section per reason).",
+        stack=True), 8, 8)
+    drain = timeseries(
+        "Drain vs. grace period", "s",
+        targets(
+            (f"max by ({BY}, quantile) (namespace_workload:kube_rollout_pod_termination_duration_seconds:quantile1d{{{SEL}}})",
+             "{{workload_type}}/{{workload}} q{{quantile}}"),
+            (f"max by ({BY}) ({GRACE}{{{SEL}}})",
+             "{{workload_type}}/{{workload}} grace period"),
+        ),
+        "p50, p90 and p99 of deletion request to pod gone over the preceding day, against the "
+        "pod template's terminationGracePeriodSeconds (dashed). Drains at the grace line are "
+        "killed mid-drain: see KubeRolloutGracePeriodExhausted's runbook. Quantiles far below "
+        "it leave room to shorten it.")
+    drain["fieldConfig"]["overrides"] = [{
+        "matcher": {"id": "byFrameRefID", "options": "B"},
+        "properties": [{"id": "custom.lineStyle", "value": {"dash": [10, 10], "fill": "dash"}},
+                       {"id": "color", "value": {"fixedColor": "red", "mode": "fixed"}}],
+    }]
+    L.add(drain, 8, 8)
+    L.add(timeseries(
+        "Terminations that used up their grace period", "percentunit",
+        targets((f"max by ({BY}) (namespace_workload:kube_rollout_pod_termination_grace_exhausted:ratio1h{{{SEL}}})",
+                 "{{workload_type}}/{{workload}} last hour")),
+        "Share of the terminations of the last hour that lasted their whole grace period "
+        "(killed mid-drain or stuck), what KubeRolloutGracePeriodExhausted reads; the line is "
+        "its threshold (50%, with at least 5 terminations in the hour). No line: no "
+        "termination in the hour.", threshold=(0.5, "red", False)), 8, 8)
 
     L.row("Durations")
     L.add(timeseries(
@@ -712,7 +835,7 @@ def workload():
         WORKLOAD_UID, "Kubernetes / Rollouts / Workload",
         "One workload's rollouts (Deployment, StatefulSet or DaemonSet): phase timeline, update "
         "strategy and partition, age, terminations (heatmap, stuck pods), time to ready and "
-        "complete, drain tail; annotations mark rollout starts and completions.",
+        "complete, drain tail; annotations mark rollout starts, ready and completions with their revision and images.",
         WORKLOAD_VARIABLES, L.panels, enable_annotations=True,
     )
 

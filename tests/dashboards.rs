@@ -450,3 +450,46 @@ fn queries_are_valid_promql() {
         legend.join("\n")
     );
 }
+
+/// The annotation queries are unit-tested by promtool in `alerts/tests/dashboard-annotations.yaml`
+/// (run by `cargo test --test rules`): every annotation query of every dashboard, substituted as
+/// above, is an `expr` there verbatim, so a changed query fails here until its test follows.
+#[test]
+fn annotation_queries_are_unit_tested_verbatim() {
+    let path = repo().join("alerts/tests/dashboard-annotations.yaml");
+    let text = fs::read_to_string(&path).expect("alerts/tests/dashboard-annotations.yaml");
+    let tested: BTreeSet<String> = text
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- expr: "))
+        .map(|value| {
+            serde_json::from_str::<String>(value).unwrap_or_else(|e| {
+                panic!("{}: expr {value} is not a JSON string: {e}", path.display())
+            })
+        })
+        .collect();
+    let mut annotations = 0;
+    for (name, d) in dashboards() {
+        for a in d["annotations"]["list"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let Some(expr) = a.get("expr").and_then(Value::as_str) else {
+                continue;
+            };
+            annotations += 1;
+            let expr = substitute(expr);
+            assert!(
+                tested.contains(&expr),
+                "{name}: annotation {:?} is not tested in {}; its query, substituted:\n{}",
+                str_of(a, "name"),
+                path.display(),
+                serde_json::to_string(&expr).unwrap()
+            );
+        }
+    }
+    assert!(
+        annotations >= 6,
+        "start, ready and complete on both dashboards"
+    );
+}

@@ -93,6 +93,13 @@ impl Prometheus {
 
     /// Whether a query returns at least one series (instant at now, or range over 5 minutes).
     async fn has_data(&self, expr: &str, instant: bool) -> bool {
+        self.series(expr, instant)
+            .await
+            .is_some_and(|r| !r.is_empty())
+    }
+
+    /// The series a query returns (instant at now, or range over 5 minutes).
+    async fn series(&self, expr: &str, instant: bool) -> Option<Vec<Value>> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
@@ -116,7 +123,7 @@ impl Prometheus {
             )
             .await
         };
-        data["result"].as_array().is_some_and(|r| !r.is_empty())
+        data["result"].as_array().cloned()
     }
 }
 
@@ -140,6 +147,14 @@ struct DashboardQuery {
     instant: bool,
     /// The panel's minimum interval (what `$__rate_interval` is at least).
     interval: Option<String>,
+    /// An annotation: its events must name the revision and images, and with
+    /// `useValueForTime` its values are times in milliseconds.
+    annotation: Option<Annotation>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Annotation {
+    value_is_time: bool,
 }
 
 fn panels(list: &Value) -> Vec<&Value> {
@@ -173,6 +188,7 @@ fn dashboard_queries() -> Vec<DashboardQuery> {
                         expr: expr.to_string(),
                         instant: t["instant"].as_bool().unwrap_or(false),
                         interval: p["interval"].as_str().map(str::to_string),
+                        annotation: None,
                     });
                 }
             }
@@ -188,6 +204,7 @@ fn dashboard_queries() -> Vec<DashboardQuery> {
                     expr: q.to_string(),
                     instant: true,
                     interval: None,
+                    annotation: None,
                 });
             }
         }
@@ -198,6 +215,9 @@ fn dashboard_queries() -> Vec<DashboardQuery> {
                     expr: expr.to_string(),
                     instant: false,
                     interval: None,
+                    annotation: Some(Annotation {
+                        value_is_time: a["useValueForTime"].as_bool().unwrap_or(false),
+                    }),
                 });
             }
         }
@@ -276,7 +296,16 @@ async fn missing(
                 data.as_array()
                     .is_some_and(|s| s.iter().any(|series| series[&label].is_string()))
             }
-            None => prom.has_data(&expr, q.instant).await,
+            None => match q.annotation {
+                Some(annotation) => {
+                    let series = prom.series(&expr, false).await.unwrap_or_default();
+                    for problem in annotation_problems(&series, annotation) {
+                        missing.push(format!("{}: {problem}: {expr}", q.what));
+                    }
+                    !series.is_empty()
+                }
+                None => prom.has_data(&expr, q.instant).await,
+            },
         };
         if !ok {
             missing.push(format!("{}: {expr}", q.what));
@@ -288,6 +317,38 @@ async fn missing(
         }
     }
     missing
+}
+
+/// What is wrong with an annotation's events: every event's text names the revision and the
+/// images (labels joined from `kube_rollout_revision_info`), and a time taken from the value is a
+/// Unix time in milliseconds from this test's last hour, never in the future.
+fn annotation_problems(series: &[Value], annotation: Annotation) -> Vec<String> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    let mut problems = Vec::new();
+    for s in series {
+        let labels = &s["metric"];
+        for label in ["revision", "images"] {
+            if labels[label].as_str().is_none_or(str::is_empty) {
+                problems.push(format!("an event without {label}: {labels}"));
+            }
+        }
+        if annotation.value_is_time {
+            for point in s["values"].as_array().into_iter().flatten() {
+                let ms: f64 = point[1]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0.0);
+                if !(now_ms - 3_600_000.0..=now_ms + 5_000.0).contains(&ms) {
+                    problems.push(format!(
+                        "event time {ms} ms is not from the last hour: {labels}"
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// Which cardinality mode the exporter runs in.
@@ -456,12 +517,41 @@ async fn scenario(mode: Mode) {
             missing(&prom, &queries, "shop|blog", "web|api|worker", ALL_KINDS).await
         };
         let alert = stuck_alert(&prom).await;
-        if all.is_empty() && multi.is_empty() && kinds.is_empty() && alert {
+        // blog/worker's pods drain for 30 s with a 2 s grace: killed at their deadline, so the
+        // grace panels and rules see terminations that used up their grace, not only zeros.
+        let exhausted = prom
+            .has_data(
+                "namespace_workload:kube_rollout_pod_termination_grace_exhausted:rate1h{namespace=\"blog\"} > 0",
+                true,
+            )
+            .await;
+        // The start annotation names web's second rollout by its images.
+        let started = queries
+            .iter()
+            .find(|q| {
+                q.what.starts_with("kube-rollout-workload.json: annotation")
+                    && q.what.contains("Rollout started")
+            })
+            .expect("a start annotation");
+        let labelled = prom
+            .series(&substitute(started, ".*", ".*", ALL_KINDS), false)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|s| s["metric"]["images"] == "registry.local/web:v3");
+        if all.is_empty() && multi.is_empty() && kinds.is_empty() && alert && exhausted && labelled
+        {
             break;
         }
         last = all.into_iter().chain(multi).chain(kinds).collect();
+        if !labelled {
+            last.push("no start annotation with web's images registry.local/web:v3".into());
+        }
         if !alert {
             last.push("alert KubeRolloutPodsStuckTerminating not pending or firing".into());
+        }
+        if !exhausted {
+            last.push("no termination of blog/worker used up its grace period".into());
         }
         if Instant::now() >= deadline {
             panic!("after 120 s, still without data:\n{}", last.join("\n"));

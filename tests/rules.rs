@@ -201,6 +201,31 @@ fn runbook_anchors() -> BTreeSet<String> {
         .collect()
 }
 
+/// Links inside docs/runbooks.md (`](#anchor)`, e.g. to a stuck reason's subsection) lead to a
+/// heading of any level.
+#[test]
+fn runbook_links_within_the_page_resolve() {
+    let text = fs::read_to_string(repo().join("docs/runbooks.md")).expect("docs/runbooks.md");
+    let headings: BTreeSet<String> = text
+        .lines()
+        .filter(|line| line.starts_with('#'))
+        .map(|line| anchor(line.trim_start_matches('#')))
+        .collect();
+    let mut links = 0;
+    for (at, _) in text.match_indices("](#") {
+        let target: String = text[at + 3..].chars().take_while(|&c| c != ')').collect();
+        assert!(
+            headings.contains(&target),
+            "docs/runbooks.md links to #{target}, which no heading has"
+        );
+        links += 1;
+    }
+    assert!(
+        links > 0,
+        "the stuck reasons are linked from their alert's section"
+    );
+}
+
 #[test]
 fn promtool_check_rules_is_clean() {
     let files = path_args(&rule_files());
@@ -264,6 +289,10 @@ fn generator_parameters_give_valid_rules() {
             "job=\"rollouts\",namespace=\"monitoring\"",
             "--rollout-too-long-seconds",
             "3600",
+            "--grace-exhausted-ratio",
+            "0.8",
+            "--grace-exhausted-min-terminations",
+            "10",
         ],
     );
     let files = yaml_files(&dir);
@@ -283,6 +312,9 @@ fn generator_parameters_give_valid_rules() {
         "(kube_rollout_in_progress_seconds) > 3600",
         "longer than 1h.",
         "took longer than 10m",
+        "namespace_workload:kube_rollout_pod_termination_grace_exhausted:ratio1h >= 0.8",
+        "* 3600 >= 10",
+        "(at least 10 terminations)",
     ] {
         assert!(text.contains(expected), "generated rules lack {expected:?}");
     }
