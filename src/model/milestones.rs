@@ -240,7 +240,7 @@ fn revision_written(name: &str, w: &mut Workload, cx: &mut Ctx<'_>, may_fall_bac
         return;
     };
     if update.number.is_some() {
-        w.revision = update.number;
+        w.set_revision(update.number);
     }
     let previous = w.update.replace(update.id);
     let new = previous.is_some_and(|p| p != update.id);
@@ -459,14 +459,17 @@ pub(super) fn recover(
     recover_deployments(workloads, slots, stats, now, thresholds);
     for kind in [WorkloadKind::StatefulSet, WorkloadKind::DaemonSet] {
         for (name, w) in workloads[kind.index()].iter_mut() {
+            if w.object.is_none() {
+                continue;
+            }
+            let update = update_of(name, w);
+            if let Some(number) = update.as_ref().and_then(|u| u.number) {
+                w.set_revision(Some(number));
+            }
+            w.update = update.as_ref().map(|u| u.id);
             let Some(obj) = &w.object else {
                 continue;
             };
-            let update = update_of(name, w);
-            if let Some(number) = update.as_ref().and_then(|u| u.number) {
-                w.revision = Some(number);
-            }
-            w.update = update.as_ref().map(|u| u.id);
             let partition = obj.partition();
             let (unobserved, behind) = match obj {
                 Object::StatefulSet(s) => (
@@ -552,7 +555,11 @@ fn recover_deployments(
         let Some(Object::Deployment(dep)) = &w.object else {
             continue;
         };
-        w.revision = dep.revision;
+        let revision = dep.revision;
+        w.set_revision(revision);
+        let Some(Object::Deployment(dep)) = &w.object else {
+            continue;
+        };
         let mut current_created = None;
         let mut others_newest: Option<Timestamp> = None;
         let mut old_pods_remain = false;

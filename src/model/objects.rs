@@ -131,6 +131,7 @@ fn apply<S: WorkloadState>(n: &mut Namespace, cx: &mut Ctx<'_>, state: S, listed
     if w.object.is_none() && w.deleted {
         // Created again: nothing of the deleted one's revisions carries over.
         w.revision = None;
+        w.revision_images = None;
         w.update = None;
         w.baseline = None;
         w.rise = None;
@@ -140,12 +141,14 @@ fn apply<S: WorkloadState>(n: &mut Namespace, cx: &mut Ctx<'_>, state: S, listed
         template: w.object.as_ref().map(Object::template),
         partition: w.object.as_ref().and_then(Object::spec_partition),
     };
-    if let Object::Deployment(d) = &object
-        && d.revision.is_some()
-    {
-        w.revision = d.revision;
-    }
+    let revision = match &object {
+        Object::Deployment(d) => d.revision,
+        _ => None,
+    };
     w.object = Some(object);
+    if revision.is_some() {
+        w.set_revision(revision);
+    }
     w.deleted = false;
     if let Some(epoch) = listed {
         w.listed = epoch;

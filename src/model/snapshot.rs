@@ -273,7 +273,11 @@ fn metrics(
         grace_exhausted_total: w.grace_exhausted,
         revision_info: object.map(|o| RevisionInfo {
             revision: w.revision,
-            images: o.images().to_string(),
+            images: w
+                .revision_images
+                .as_deref()
+                .unwrap_or(o.images())
+                .to_string(),
         }),
         new_pods: object.map(Object::new_pods),
         last_rollout: w.rollout.as_ref().and_then(completed),

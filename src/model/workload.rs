@@ -192,6 +192,11 @@ pub(super) struct Workload {
     /// `kube_rollout_revision`: the Deployment's revision annotation, or the `revision` of a
     /// StatefulSet's or DaemonSet's update revision.
     pub revision: Option<u64>,
+    /// The pod template's images when [`Self::revision`] last changed, so that
+    /// `kube_rollout_revision_info` pairs a revision with its own images: the template changes
+    /// before the controller writes its revision (a Recreate rollout's drain, a paused
+    /// Deployment), and for that time the info still names the previous revision's.
+    pub revision_images: Option<Box<str>>,
     /// What identifies the update revision the controller wrote last (see
     /// [`super::milestones::update_revision`]): its change without a rollout is the fallback start.
     pub update: Option<u64>,
@@ -227,6 +232,7 @@ impl Workload {
             replicasets: BTreeSet::new(),
             revisions: BTreeMap::new(),
             revision: None,
+            revision_images: None,
             update: None,
             baseline: None,
             rise: None,
@@ -254,6 +260,15 @@ impl Workload {
 
     pub fn in_flight(&mut self) -> Option<&mut Rollout> {
         self.rollout.as_mut().filter(|r| r.in_flight())
+    }
+
+    /// The update revision's number as the controller wrote it; a new one takes the images of
+    /// the template as it is now (see [`Self::revision_images`]).
+    pub fn set_revision(&mut self, revision: Option<u64>) {
+        if revision != self.revision || self.revision_images.is_none() {
+            self.revision_images = self.object.as_ref().map(|o| o.images().into());
+        }
+        self.revision = revision;
     }
 
     /// A termination of one of its pods ended.

@@ -333,3 +333,34 @@ fn joined_images_are_capped_at_a_character_boundary() {
     let over = "x".repeat(IMAGES_MAX_LEN + 1);
     assert_eq!(joined_images([over.as_str()]).len(), IMAGES_MAX_LEN);
 }
+
+#[test]
+fn the_info_pairs_each_revision_with_its_own_images_until_the_controller_writes_the_next() {
+    let v1 = DeploymentState {
+        images: "web:1".into(),
+        ..steady(1)
+    };
+    let mut c = Cluster::synced(vec![v1.clone()], vec![rs("a", 1, -1000.0)], vec![]);
+    // The user's change, before the controller wrote revision 2 (as during a Recreate drain, or
+    // while paused): still revision 1 with its images.
+    c.dep(
+        10.0,
+        DeploymentState {
+            images: "web:2".into(),
+            template: TemplateHash(2),
+            generation: 2,
+            ..v1
+        },
+    );
+    let info = c.web(10.5).revision_info.expect("known");
+    assert_eq!((info.revision, info.images.as_str()), (Some(1), "web:1"));
+    c.dep(
+        11.0,
+        DeploymentState {
+            images: "web:2".into(),
+            ..started(2)
+        },
+    );
+    let info = c.web(11.5).revision_info.expect("known");
+    assert_eq!((info.revision, info.images.as_str()), (Some(2), "web:2"));
+}
