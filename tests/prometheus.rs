@@ -431,6 +431,25 @@ async fn scenario(mode: Mode) {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    // Prometheus asks for gzip, and what it ingests (up == 1 above, every query below) came
+    // gzipped: the exporter logs each scrape's encoding and client.
+    let prometheus_scrapes: Vec<serde_json::Value> =
+        std::iter::from_fn(|| exporter.logs.try_recv().ok())
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(&l).ok())
+            .filter(|v| v["fields"]["message"] == "scrape")
+            .filter(|v| {
+                v["fields"]["user_agent"]
+                    .as_str()
+                    .is_some_and(|ua| ua.starts_with("Prometheus/"))
+            })
+            .collect();
+    assert!(!prometheus_scrapes.is_empty(), "Prometheus scraped");
+    assert!(
+        prometheus_scrapes
+            .iter()
+            .all(|v| v["fields"]["encoding"] == "gzip"),
+        "every Prometheus scrape is gzipped: {prometheus_scrapes:?}"
+    );
 
     // Normal rollouts, slow drains, and a stuck termination (a finalizer that never goes). Each
     // workload rolls twice: its histograms appear with their first observation, and rate() sees
