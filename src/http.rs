@@ -57,7 +57,7 @@ pub struct Server {
     /// The live board at `/` and its JSON at [`ROLLOUTS_API`]; off (`--web.disable-board`):
     /// `/` is a page of links.
     pub board: bool,
-    /// The first SLO threshold, against which the board shows each rollout's age.
+    /// The smallest SLO threshold, against which the board shows each rollout's age.
     pub slo_threshold_secs: u64,
 }
 
@@ -161,6 +161,8 @@ impl Server {
                 return resp;
             }
         }
+        let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let gzip = compress::accepts_gzip(header(hyper::header::ACCEPT_ENCODING));
         match path.as_str() {
             "/healthz" => plain(StatusCode::OK, "ok\n"),
             "/readyz" => match self.shared.readiness().check() {
@@ -171,26 +173,12 @@ impl Server {
                 ),
             },
             "/" if !self.board => text(StatusCode::OK, "text/html; charset=utf-8", self.landing()),
-            "/" | ROLLOUTS_API => {
-                let query = match board::Query::parse(req.uri().query()) {
-                    Ok(q) => q,
-                    Err(why) => return plain(StatusCode::BAD_REQUEST, format!("400 {why}\n")),
-                };
-                let gzip = compress::accepts_gzip(
-                    req.headers()
-                        .get(hyper::header::ACCEPT_ENCODING)
-                        .and_then(|v| v.to_str().ok()),
-                );
-                self.board(path == "/", query, gzip).await
-            }
+            "/" | ROLLOUTS_API => match board::Query::parse(req.uri().query()) {
+                Ok(query) => self.board(path == "/", query, gzip),
+                Err(why) => plain(StatusCode::BAD_REQUEST, format!("400 {why}\n")),
+            },
             _ => {
-                let accept = req
-                    .headers()
-                    .get(hyper::header::ACCEPT)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
-                let gzip = compress::accepts_gzip(header(hyper::header::ACCEPT_ENCODING));
+                let accept = header(hyper::header::ACCEPT).map(str::to_string);
                 debug!(
                     encoding = if gzip { "gzip" } else { "identity" },
                     user_agent = header(hyper::header::USER_AGENT).unwrap_or(""),
@@ -211,7 +199,7 @@ impl Server {
     }
 
     /// The board as HTML (`html`) or JSON, from a snapshot taken now.
-    async fn board(self: Arc<Self>, html: bool, query: board::Query, gzip: bool) -> Reply {
+    fn board(self: Arc<Self>, html: bool, query: board::Query, gzip: bool) -> Reply {
         let server = self.clone();
         let content_type = if html {
             "text/html; charset=utf-8"
