@@ -55,11 +55,15 @@ pub fn pod(o: &mut Object<'_>) -> Result<PodState, ConvertError> {
             .controller_revision_hash
             .take()
             .map(Str::into_string),
-        finalizers: meta
-            .finalizers
-            .take()
-            .map(|f| f.into_iter().map(Str::into_string).collect())
-            .unwrap_or_default(),
+        // Only a termination keeps them: a pod not being deleted costs no allocation for them.
+        finalizers: match meta.deletion_timestamp {
+            Some(_) => meta
+                .finalizers
+                .take()
+                .map(|f| f.into_iter().map(Str::into_string).collect())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        },
         ready,
     })
 }

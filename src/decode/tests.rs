@@ -84,7 +84,11 @@ fn reference_pod(m: &ObjectMeta) -> PodState {
             grace_seconds: m.deletion_grace_period_seconds,
         }),
         revision_hash: label(m, "controller-revision-hash"),
-        finalizers: m.finalizers.clone().unwrap_or_default(),
+        // Kept only on a pod being deleted, the only state that reads them.
+        finalizers: match m.deletion_timestamp {
+            Some(_) => m.finalizers.clone().unwrap_or_default(),
+            None => Vec::new(),
+        },
         ready: None,
     }
 }
@@ -503,4 +507,22 @@ fn the_pod_seed_reads_the_ready_condition_of_every_recorded_pod() {
         seen[0] > 0 && seen[1] > 0,
         "both ready and unready pods: {seen:?}"
     );
+}
+
+#[test]
+fn a_pods_finalizers_are_read_only_while_it_is_being_deleted() {
+    let line = |deleting: bool| {
+        let deletion = if deleting {
+            r#""deletionTimestamp":"2026-11-27T19:01:00Z","deletionGracePeriodSeconds":30,"#
+        } else {
+            ""
+        };
+        format!(
+            r#"{{"type":"MODIFIED","object":{{"metadata":{{"name":"p","namespace":"n",{deletion}"finalizers":["example.com/hold"]}}}}}}"#
+        )
+    };
+    let running = pod(&mut object_of(line(false).as_bytes(), META)).expect("usable");
+    assert!(running.finalizers.is_empty(), "not kept for a running pod");
+    let deleting = pod(&mut object_of(line(true).as_bytes(), META)).expect("usable");
+    assert_eq!(deleting.finalizers, ["example.com/hold"]);
 }
