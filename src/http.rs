@@ -214,9 +214,9 @@ impl Server {
                 let page = board::render(&b, &query, metrics::VERSION, &server.telemetry_path);
                 send(Bytes::from(page));
             } else {
-                let mut out = ChunkWriter::new(send);
+                let mut out = metrics::Chunks::new(send);
                 if serde_json::to_writer(&mut out, &b).is_ok() {
-                    out.flush_chunk();
+                    let _ = out.flush_chunk();
                 }
             }
         })
@@ -270,45 +270,6 @@ impl Server {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
         resp
-    }
-}
-
-/// An `io::Write` that hands what is written to a sink in chunks of about
-/// [`metrics::CHUNK`] bytes (the board's JSON, serialized as it streams).
-struct ChunkWriter<'a> {
-    buf: Vec<u8>,
-    sink: &'a mut dyn FnMut(Bytes) -> bool,
-}
-
-impl<'a> ChunkWriter<'a> {
-    fn new(sink: &'a mut dyn FnMut(Bytes) -> bool) -> Self {
-        Self {
-            buf: Vec::with_capacity(metrics::CHUNK),
-            sink,
-        }
-    }
-
-    /// Sends what is buffered; false once the client went away.
-    fn flush_chunk(&mut self) -> bool {
-        if self.buf.is_empty() {
-            return true;
-        }
-        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(metrics::CHUNK));
-        (self.sink)(Bytes::from(chunk))
-    }
-}
-
-impl std::io::Write for ChunkWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= metrics::CHUNK && !self.flush_chunk() {
-            return Err(std::io::ErrorKind::BrokenPipe.into());
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -22,7 +22,7 @@ use prometheus_client::registry::Registry;
 
 pub use exporter::VERSION;
 pub use family::Family;
-pub use render::{CHUNK, OPENMETRICS, TEXT_004, content_type, render_chunks};
+pub use render::{CHUNK, Chunks, OPENMETRICS, TEXT_004, content_type, render_chunks};
 
 use crate::process::{self, ProcessStats};
 use crate::shared::{Shared, Snapshot};

@@ -29,31 +29,57 @@ pub fn content_type(accept: Option<&str>) -> &'static str {
     }
 }
 
-/// A `fmt::Write` that hands its text to a sink in chunks of about [`CHUNK`] bytes.
-struct Chunks<'a, F> {
-    buf: String,
+/// A writer that hands what is written to a sink in chunks of about [`CHUNK`] bytes: text as a
+/// `fmt::Write` (a scrape), bytes as an `io::Write` (the board's JSON).
+pub struct Chunks<'a, F: ?Sized> {
+    buf: Vec<u8>,
     sink: &'a mut F,
-    /// The sink refused a chunk (the client went away): encoding stops.
+    /// The sink refused a chunk (the client went away): writing stops.
     closed: bool,
 }
 
-impl<F: FnMut(Bytes) -> bool> Chunks<'_, F> {
-    fn flush(&mut self) -> fmt::Result {
-        let chunk = std::mem::replace(&mut self.buf, String::with_capacity(CHUNK + 4096));
+impl<'a, F: FnMut(Bytes) -> bool + ?Sized> Chunks<'a, F> {
+    pub fn new(sink: &'a mut F) -> Self {
+        Self {
+            buf: Vec::with_capacity(CHUNK + 4096),
+            sink,
+            closed: false,
+        }
+    }
+
+    /// Sends what is buffered; an error once the sink refused.
+    pub fn flush_chunk(&mut self) -> fmt::Result {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK + 4096));
         if !chunk.is_empty() && !(self.sink)(Bytes::from(chunk)) {
             self.closed = true;
             return Err(fmt::Error);
         }
         Ok(())
     }
+
+    fn push(&mut self, data: &[u8]) -> fmt::Result {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
 }
 
-impl<F: FnMut(Bytes) -> bool> fmt::Write for Chunks<'_, F> {
+impl<F: FnMut(Bytes) -> bool + ?Sized> fmt::Write for Chunks<'_, F> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.buf.push_str(s);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
+        self.push(s.as_bytes())
+    }
+}
+
+impl<F: FnMut(Bytes) -> bool + ?Sized> std::io::Write for Chunks<'_, F> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.push(data)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }
@@ -67,17 +93,13 @@ pub fn render_chunks(
     accept: Option<&str>,
     mut sink: impl FnMut(Bytes) -> bool,
 ) -> &'static str {
-    let mut out = Chunks {
-        buf: String::with_capacity(CHUNK + 4096),
-        sink: &mut sink,
-        closed: false,
-    };
+    let mut out = Chunks::new(&mut sink);
     let result = if is_openmetrics(accept) {
         prometheus_client::encoding::text::encode(&mut out, registry)
     } else {
         prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
     };
-    match result.and_then(|()| out.flush()) {
+    match result.and_then(|()| out.flush_chunk()) {
         Ok(()) => {}
         Err(_) if out.closed => tracing::debug!("scrape abandoned by the client"),
         Err(_) => tracing::error!("encoding metrics failed"),
