@@ -5,8 +5,9 @@
 //! one decoding. Only what the model reads is decoded: name, namespace, uid, resourceVersion,
 //! generation, timestamps, the controller owner reference, the revision annotation, the
 //! pod-template-hash label (for sharding), the revision hash labels of StatefulSet and DaemonSet
-//! pods and ControllerRevisions, a ControllerRevision's `revision` and, for the workload kinds,
-//! a few fields of spec and status and a hash of the pod template. The [`ObjectSeed`] says which
+//! pods and ControllerRevisions, a ControllerRevision's `revision`, the finalizers of a pod being
+//! deleted and, for the workload kinds, a few fields of spec and status, a hash of the pod
+//! template and its grace period and container images. The [`ObjectSeed`] says which
 //! kind is expected, so each kind reads only its own fields. serde skips everything else
 //! (managedFields are two thirds of a metadata-only event, the last-applied annotation much of a
 //! Deployment, `data` all of a ControllerRevision) without allocating it; the pod template is
